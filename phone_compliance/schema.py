@@ -1,0 +1,321 @@
+"""The one place for file formats, column names, domains and table schemas (SPEC §1, §4–§7).
+
+Pure Python on purpose: `datagen` and the decision service import it without a JVM.
+Spark turns the DDL strings below into StructTypes; pyarrow readers use the names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# --- SPEC §1: the three file families -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """One client file family: where it lands, how it is named, what its header holds."""
+
+    name: str  # our table-side name
+    token: str  # the token in the file name that identifies the family (SPEC §1)
+    folder: str
+    prefix: str  # the usual prefix; matching never relies on it
+    infix: str  # what follows {TS} in the name, before the sequence number
+    columns: tuple[str, ...]
+    source_rank: int  # SPEC §4
+
+
+ENROLLMENT_COLUMNS = (
+    "account_number",
+    "consumer_legacy_identifier",
+    "agency_id",
+    "ssn",
+    "first_name",
+    "last_name",
+    "phone_number",
+    "phone_type",
+    "phone_technology",
+    "phone_status",
+    "phone_source",
+    "quality_score",
+    "enrollment_date",
+)
+
+SNAPSHOT_COLUMNS = (
+    "cnsmr_phn_id",
+    "cnsmr_idntfr_lgcy_txt",
+    "cnsmr_idntfr_agncy_id",
+    "cnsmr_idntfr_ssn_txt",
+    "cnsmr_nm_frst_txt",
+    "cnsmr_nm_lst_txt",
+    "cnsmr_phn_nmbr_txt",
+    "cnsmr_phn_typ_val_txt",
+    "cnsmr_phn_stts_val_txt",
+    "cnsmr_phn_src_val_txt",
+    "cnsmr_phn_tchnlgy_typ_val_txt",
+    "cnsmr_phn_qlty_score_nmbr",
+    "cnsmr_phn_cnsnt_flg",
+    "cnsmr_phn_cnsnt_dt",
+)
+
+CHANGE_COLUMNS = (
+    "cnsmr_phn_hst_id",
+    *SNAPSHOT_COLUMNS[1:],
+    "cnsmr_phn_sft_dlt_flg",
+    "record_date",
+)
+
+ENROLLMENT = Family(
+    name="enrollment",
+    token="ENRLMT",
+    folder="ENROLLMENT",
+    prefix="IC_A2RGMRHG_DMENRL_DataManager",
+    infix="ENRLMT-EXPORT",
+    columns=ENROLLMENT_COLUMNS,
+    source_rank=1,
+)
+SNAPSHOT = Family(
+    name="nonfin_snapshot",
+    token="NON-FIN-BDL",
+    folder="MAINTENANCE",
+    prefix="SN_SVC_DMBDL_DataManager",
+    infix="NON-FIN-BDL_EXPORT",
+    columns=SNAPSHOT_COLUMNS,
+    source_rank=2,
+)
+CHANGE = Family(
+    name="supplfwd_change",
+    token="SUPPLFWD",
+    folder="MAINTENANCE",
+    prefix="SN_SVC_DMBDL_DataManager",
+    infix="SUPPLFWD-BDL_EXPORT",
+    columns=CHANGE_COLUMNS,
+    source_rank=3,
+)
+FAMILIES: tuple[Family, ...] = (ENROLLMENT, SNAPSHOT, CHANGE)
+FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
+
+# {TS} is 17 digits (YYYYMMDDHHMMSS + milliseconds); the family is matched by token only.
+FILE_NAME_RE = re.compile(
+    r"^(?P<prefix>.*?)-(?P<ts>\d{17})-(?P<rest>.+)_(?P<seq>\d+)\.csv\.gz$"
+)
+
+
+@dataclass(frozen=True)
+class FileName:
+    """What a client file's name says: its family, file date and file timestamp (SPEC §1)."""
+
+    family: Family
+    file_ts: str  # all 17 digits
+    file_date: str  # YYYY-MM-DD, from the first 8 digits
+    seq: int
+
+
+def file_name(family: Family, ts: str, seq: int) -> str:
+    """The name the client gives a file of `family` stamped `ts` (17 digits)."""
+    return f"{family.prefix}-{ts}-{family.infix}_{seq:03d}.csv.gz"
+
+
+def parse_file_name(name: str) -> FileName | None:
+    """Family and dates of a client file name, or None when the name is not recognised (R1.3)."""
+    m = FILE_NAME_RE.match(name)
+    if not m:
+        return None
+    rest = m.group("rest")
+    found = [f for f in FAMILIES if f.token in rest]
+    if len(found) != 1:
+        return None
+    ts = m.group("ts")
+    file_date = f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]}"
+    return FileName(family=found[0], file_ts=ts, file_date=file_date, seq=int(m.group("seq")))
+
+
+# --- SPEC §1 domains ---------------------------------------------------------------------
+
+PHONE_TYPES = ("CELL", "HOME", "WORK", "OTHER")
+PHONE_STATUSES = ("ACTIVE", "INACTIVE", "DISCONNECTED")
+PHONE_SOURCES = ("CLIENT", "CONSUMER", "THIRD_PARTY", "OTHER")
+PHONE_TECHNOLOGIES = ("WIRELESS", "LANDLINE", "VOIP")
+CONSENT_FLAGS = ("Y", "N", "")
+SOFT_DELETE_FLAGS = ("Y", "N")
+CLIENT_SOURCE = "CLIENT"
+
+# --- R1: reject reason codes ---------------------------------------------------------------
+
+# Row rejects (R1.1)
+REJECT_FIELD_COUNT = "FIELD_COUNT"
+REJECT_ACCOUNT = "BAD_ACCOUNT_NUMBER"
+REJECT_LEGACY_ID = "BAD_LEGACY_IDENTIFIER"
+REJECT_ACCOUNT_MISMATCH = "ACCOUNT_LEGACY_MISMATCH"
+REJECT_PHONE = "BAD_PHONE_NUMBER"
+REJECT_DATE = "BAD_DATE"
+REJECT_CONSENT_FLAG = "BAD_CONSENT_FLAG"
+REJECT_SOFT_DELETE_FLAG = "BAD_SOFT_DELETE_FLAG"
+ROW_REJECT_REASONS = (
+    REJECT_FIELD_COUNT,
+    REJECT_LEGACY_ID,
+    REJECT_ACCOUNT,
+    REJECT_ACCOUNT_MISMATCH,
+    REJECT_PHONE,
+    REJECT_DATE,
+    REJECT_CONSENT_FLAG,
+    REJECT_SOFT_DELETE_FLAG,
+)
+# Whole-file rejects (R1.3)
+FILE_BAD_GZIP = "FILE_BAD_GZIP"
+FILE_NO_HEADER = "FILE_NO_HEADER"
+FILE_BAD_HEADER = "FILE_UNKNOWN_HEADER"
+FILE_BAD_NAME = "FILE_UNRECOGNISED_NAME"
+FILE_REJECT_REASONS = (FILE_BAD_GZIP, FILE_NO_HEADER, FILE_BAD_HEADER, FILE_BAD_NAME)
+
+# --- R10: decision reasons ------------------------------------------------------------------
+
+ALLOWED = "ALLOWED"
+NOT_FOUND = "NOT_FOUND"
+NOT_CLIENT_SOURCED = "NOT_CLIENT_SOURCED"
+DELETED = "DELETED"
+CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+DECISION_REASONS = (ALLOWED, NOT_FOUND, NOT_CLIENT_SOURCED, DELETED, CONSENT_WITHDRAWN)
+
+SOFT_DELETE = "soft_delete"
+HARD_DELETE = "hard_delete"
+
+# --- Table schemas (Spark DDL types) ------------------------------------------------------------
+
+Schema = tuple[tuple[str, str], ...]
+
+LINEAGE: Schema = (
+    ("source_file", "STRING"),
+    ("file_date", "DATE"),
+    ("file_ts", "STRING"),
+    ("line_number", "BIGINT"),
+)
+
+# Descriptive phone attributes shared by every family (R8).
+ATTRIBUTES: Schema = (
+    ("phone_type", "STRING"),
+    ("phone_status", "STRING"),
+    ("phone_source", "STRING"),
+    ("phone_technology", "STRING"),
+    ("quality_score", "INT"),
+)
+
+# Bronze keeps no names and the SSN only as a keyed hash. `row_text` is the delivered row with
+# its personal fields blanked: the last tie-break of R8 compares it (see README, "Personal data").
+_BRONZE_COMMON: Schema = (
+    ("account_number", "STRING"),
+    ("consumer_type", "STRING"),
+    ("agency_id", "STRING"),
+    ("ssn_hash", "STRING"),
+    ("phone_number", "STRING"),
+    *ATTRIBUTES,
+    ("quality_score_raw", "STRING"),
+    ("row_text", "STRING"),
+)
+
+BRONZE_ENROLLMENT: Schema = (
+    *_BRONZE_COMMON,
+    ("enrollment_date", "DATE"),
+    *LINEAGE,
+)
+BRONZE_SNAPSHOT: Schema = (
+    ("cnsmr_phn_id", "STRING"),
+    *_BRONZE_COMMON,
+    ("consent_flag", "STRING"),
+    ("consent_date", "DATE"),
+    *LINEAGE,
+)
+BRONZE_CHANGE: Schema = (
+    ("cnsmr_phn_hst_id", "STRING"),
+    *_BRONZE_COMMON,
+    ("consent_flag", "STRING"),
+    ("consent_date", "DATE"),
+    ("soft_delete_flag", "STRING"),
+    ("record_date", "DATE"),
+    *LINEAGE,
+)
+BRONZE_SCHEMAS: dict[str, Schema] = {
+    ENROLLMENT.name: BRONZE_ENROLLMENT,
+    SNAPSHOT.name: BRONZE_SNAPSHOT,
+    CHANGE.name: BRONZE_CHANGE,
+}
+
+REJECTS: Schema = (
+    ("source_file", "STRING"),
+    ("family", "STRING"),
+    ("file_date", "DATE"),
+    ("line_number", "BIGINT"),  # 0 for a whole-file reject (R1.3)
+    ("raw_text", "STRING"),
+    ("reason", "STRING"),
+)
+
+# One row per delivered file version: the exactly-once ingestion ledger (R1.2, R1.3).
+FILE_LEDGER: Schema = (
+    ("source_file", "STRING"),
+    ("family", "STRING"),
+    ("file_date", "DATE"),
+    ("file_ts", "STRING"),
+    ("size_bytes", "BIGINT"),
+    ("sha256", "STRING"),
+    ("rows_read", "BIGINT"),
+    ("rows_accepted", "BIGINT"),
+    ("rows_rejected", "BIGINT"),
+    ("status", "STRING"),  # INGESTED | REJECTED
+    ("reason", "STRING"),
+    ("ingested_at", "TIMESTAMP"),
+    ("run_id", "STRING"),
+)
+LEDGER_INGESTED = "INGESTED"
+LEDGER_REJECTED = "REJECTED"
+
+# Silver: one row per pair with its reconciled state and the evidence that decided each part.
+SILVER_PAIR: Schema = (
+    ("account_number", "STRING"),
+    ("phone_number", "STRING"),
+    *ATTRIBUTES,
+    ("attributes_file", "STRING"),
+    ("latest_present_date", "DATE"),
+    ("presence_file", "STRING"),
+    ("is_deleted", "BOOLEAN"),
+    ("delete_type", "STRING"),
+    ("deleted_at", "DATE"),
+    ("deletion_file", "STRING"),
+    ("has_sms_consent", "BOOLEAN"),
+    ("sms_consent_updated_at", "DATE"),
+    ("consent_file", "STRING"),
+)
+
+# Gold `phone_consent`: SPEC's schema, the R10 decision and its R12 lineage.
+GOLD_DECISION: Schema = (
+    ("account_number", "STRING"),
+    ("phone_number", "STRING"),
+    ("phone_source", "STRING"),
+    ("has_sms_consent", "BOOLEAN"),
+    ("sms_consent_updated_at", "DATE"),
+    ("is_deleted", "BOOLEAN"),
+    ("delete_type", "STRING"),
+    ("deleted_at", "DATE"),
+    ("can_send_sms", "BOOLEAN"),
+    ("reason", "STRING"),
+    ("phone_type", "STRING"),
+    ("phone_status", "STRING"),
+    ("phone_technology", "STRING"),
+    ("quality_score", "INT"),
+    ("attributes_file", "STRING"),
+    ("presence_file", "STRING"),
+    ("latest_present_date", "DATE"),
+    ("deletion_file", "STRING"),
+    ("consent_file", "STRING"),
+    ("content_hash", "STRING"),
+)
+PAIR_KEY = ("account_number", "phone_number")
+
+
+def names(schema: Schema) -> list[str]:
+    """Column names of a schema, in order."""
+    return [name for name, _ in schema]
+
+
+def ddl(schema: Schema) -> str:
+    """Spark DDL for a schema, e.g. 'account_number STRING, phone_number STRING'."""
+    return ", ".join(f"{name} {typ}" for name, typ in schema)
