@@ -256,6 +256,7 @@ FILE_LEDGER: Schema = (
     ("file_date", "DATE"),
     ("file_ts", "STRING"),
     ("size_bytes", "BIGINT"),
+    ("fingerprint", "STRING"),  # cheap change signal: S3 ETag, or local size + mtime
     ("sha256", "STRING"),
     ("rows_read", "BIGINT"),
     ("rows_accepted", "BIGINT"),
@@ -309,6 +310,15 @@ GOLD_DECISION: Schema = (
     ("content_hash", "STRING"),
 )
 PAIR_KEY = ("account_number", "phone_number")
+
+# Every table by its path under the warehouse (and its Dagster asset key).
+TABLES: dict[str, Schema] = {
+    **{f"bronze/{name}": table for name, table in BRONZE_SCHEMAS.items()},
+    "bronze/rejects": REJECTS,
+    "bronze/file_ledger": FILE_LEDGER,
+    "silver/pair_state": SILVER_PAIR,
+    "gold/phone_consent": GOLD_DECISION,
+}
 
 
 def names(schema: Schema) -> list[str]:

@@ -1,0 +1,96 @@
+"""Delta table operations the pipeline needs, as plain functions over a SparkSession (no Dagster)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.types import StructType
+
+from phone_compliance import schema
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    """True when `uri` holds a Delta table."""
+    return DeltaTable.isDeltaTable(spark, uri)
+
+
+def read(spark: SparkSession, uri: str, table_schema: schema.Schema | None = None) -> DataFrame:
+    """The table at `uri`; an empty frame of `table_schema` when it does not exist yet."""
+    if exists(spark, uri):
+        return spark.read.format("delta").load(uri)
+    if table_schema is None:
+        raise FileNotFoundError(f"no Delta table at {uri}")
+    return spark.createDataFrame([], StructType.fromDDL(schema.ddl(table_schema)))
+
+
+def version(spark: SparkSession, uri: str) -> int | None:
+    """The table's current version, None when it does not exist."""
+    if not exists(spark, uri):
+        return None
+    return DeltaTable.forPath(spark, uri).history(1).collect()[0]["version"]
+
+
+def last_operation_metrics(spark: SparkSession, uri: str) -> dict[str, Any]:
+    """Delta's operation metrics (rows inserted, updated, …) of the latest commit."""
+    row = DeltaTable.forPath(spark, uri).history(1).collect()[0]
+    return {"version": row["version"], **{k: int(v) for k, v in (row["operationMetrics"] or {}).items()
+            if v.isdigit()}}
+
+
+def last_commit_note(spark: SparkSession, uri: str) -> str | None:
+    """The user metadata the latest commit was written with."""
+    return DeltaTable.forPath(spark, uri).history(1).collect()[0]["userMetadata"]
+
+
+def overwrite(df: DataFrame, uri: str) -> None:
+    """Replace the whole table (schema included) in one commit."""
+    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+
+
+def replace_files(df: DataFrame, uri: str, files: Sequence[str]) -> None:
+    """Atomically replace the rows of `files` with `df`, so re-ingesting a file never duplicates it."""
+    if not files:
+        return
+    if not exists(df.sparkSession, uri):
+        df.write.format("delta").mode("append").save(uri)
+        return
+    quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    (
+        df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", f"source_file IN ({quoted})")
+        .save(uri)
+    )
+
+
+def append(df: DataFrame, uri: str) -> None:
+    """Append rows (the ledger: one row per delivered file version)."""
+    df.write.format("delta").mode("append").save(uri)
+
+
+def merge_changed(
+    df: DataFrame, uri: str, keys: Sequence[str], change_column: str, table_schema: schema.Schema
+) -> None:
+    """Upsert `df` by `keys`, touching only rows whose `change_column` differs, with Change Data
+    Feed on, so the table's history holds only real changes."""
+    spark = df.sparkSession
+    (
+        DeltaTable.createIfNotExists(spark)
+        .location(uri)
+        .addColumns(StructType.fromDDL(schema.ddl(table_schema)))
+        .property("delta.enableChangeDataFeed", "true")
+        .execute()
+    )
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    (
+        DeltaTable.forPath(spark, uri)
+        .alias("t")
+        .merge(df.alias("s"), on)
+        .whenMatchedUpdateAll(condition=f"t.{change_column} <> s.{change_column}")
+        .whenNotMatchedInsertAll()
+        .whenNotMatchedBySourceDelete()
+        .execute()
+    )

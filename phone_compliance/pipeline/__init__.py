@@ -1,0 +1,1 @@
+"""Dagster wiring: thin assets, checks, resources and sensors over the pure transforms."""

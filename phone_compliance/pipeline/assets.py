@@ -1,0 +1,160 @@
+"""The asset graph: Bronze (one table per file family, rejects, ledger) → Silver pairs → Gold decisions."""
+
+
+import json
+from collections.abc import Iterator
+from datetime import date
+
+import dagster as dg
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from phone_compliance import delta, schema
+from phone_compliance.ingest import build_batch
+from phone_compliance.pipeline.resources import (
+    Appended,
+    FileBatch,
+    Lakehouse,
+    SparkResource,
+    Upsert,
+)
+from phone_compliance.settings import ssn_hash_key
+from phone_compliance.transforms import gold, silver
+
+KINDS = {"spark", "delta"}
+BRONZE = "bronze"
+SILVER = "silver"
+GOLD = "gold"
+
+ENROLLMENT_KEY = dg.AssetKey([BRONZE, schema.ENROLLMENT.name])
+SNAPSHOT_KEY = dg.AssetKey([BRONZE, schema.SNAPSHOT.name])
+CHANGE_KEY = dg.AssetKey([BRONZE, schema.CHANGE.name])
+REJECTS_KEY = dg.AssetKey([BRONZE, "rejects"])
+LEDGER_KEY = dg.AssetKey([BRONZE, "file_ledger"])
+PAIR_STATE_KEY = dg.AssetKey([SILVER, "pair_state"])
+PHONE_CONSENT_KEY = dg.AssetKey([GOLD, "phone_consent"])
+
+_FAMILY_KEYS = {
+    schema.ENROLLMENT.name: ENROLLMENT_KEY,
+    schema.SNAPSHOT.name: SNAPSHOT_KEY,
+    schema.CHANGE.name: CHANGE_KEY,
+}
+_BRONZE_DESCRIPTIONS = {
+    schema.ENROLLMENT.name: "ENRLMT rows, typed, with lineage (file, file date, timestamp, line).",
+    schema.SNAPSHOT.name: "NON-FIN-BDL snapshot rows, typed, with lineage.",
+    schema.CHANGE.name: "SUPPLFWD change records, typed, with lineage.",
+}
+
+
+def _out(key: dg.AssetKey, description: str) -> tuple[str, dg.AssetOut]:
+    return key.to_python_identifier(), dg.AssetOut(key=key, description=description, kinds=KINDS)
+
+
+@dg.multi_asset(
+    outs=dict(
+        [
+            *[_out(k, _BRONZE_DESCRIPTIONS[name]) for name, k in _FAMILY_KEYS.items()],
+            _out(REJECTS_KEY, "Every row or file not accepted: file, line, raw text, reason (R1.2)."),
+            _out(LEDGER_KEY, "One row per delivered file version: rows read, accepted, rejected."),
+        ]
+    ),
+    group_name=BRONZE,
+)
+def bronze_ingest(
+    context: dg.AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse
+) -> Iterator[dg.MaterializeResult | dg.Output]:
+    """Ingest every landed file the ledger has not seen, exactly once (R1)."""
+    session = spark.spark_session
+    ledger = delta.read(session, lakehouse.uri(BRONZE, "file_ledger"), schema.FILE_LEDGER)
+    batch = build_batch(session, lakehouse.landing, ledger, ssn_hash_key(), context.run_id)
+    context.log.info(f"ingestion batch: {json.dumps(batch.summary, default=str)}")
+    for name, key in _FAMILY_KEYS.items():
+        yield dg.Output(
+            FileBatch(batch.accepted.get(name), batch.accepted_files.get(name, ())),
+            output_name=key.to_python_identifier(),
+            metadata={"files_ingested": len(batch.accepted_files.get(name, ()))},
+        )
+    yield dg.Output(
+        FileBatch(batch.rejects, batch.files),
+        output_name=REJECTS_KEY.to_python_identifier(),
+        metadata={
+            "rejects_by_reason": dg.MetadataValue.json(batch.summary.get("rejects_by_reason", {}))
+        },
+    )
+    # The ledger is written last: a crash before it leaves the files unrecorded, and their
+    # re-ingestion replaces (never duplicates) their rows.
+    yield dg.Output(
+        Appended(batch.ledger),
+        output_name=LEDGER_KEY.to_python_identifier(),
+        metadata={k: v for k, v in batch.summary.items() if not isinstance(v, dict)},
+    )
+    batch.release()
+
+
+def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:
+    """R6: each snapshot date with a readable NON-FIN-BDL file, and its part files."""
+    rows = (
+        ledger.filter(
+            (F.col("family") == schema.SNAPSHOT.name)
+            & (F.col("status") == schema.LEDGER_INGESTED)
+        )
+        .select("file_date", "source_file")
+        .distinct()
+        .collect()
+    )
+    parts: dict[date, list[str]] = {}
+    for r in rows:
+        parts.setdefault(r["file_date"], []).append(r["source_file"])
+    return {d: sorted(files) for d, files in parts.items()}
+
+
+@dg.asset(
+    key=PAIR_STATE_KEY,
+    ins={
+        "enrollment": dg.AssetIn(ENROLLMENT_KEY),
+        "snapshot": dg.AssetIn(SNAPSHOT_KEY),
+        "change": dg.AssetIn(CHANGE_KEY),
+        "ledger": dg.AssetIn(LEDGER_KEY),
+    },
+    kinds=KINDS,
+    group_name=SILVER,
+    description="One row per (account, phone) pair: deletion, attributes, consent (R4–R9), and "
+    "the files whose evidence decided each (R12).",
+)
+def pair_state(
+    enrollment: DataFrame, snapshot: DataFrame, change: DataFrame, ledger: DataFrame
+) -> DataFrame:
+    """Silver: the reconciled state of every pair, recomputed from all of Bronze."""
+    return silver.reconcile(
+        silver.evidence(enrollment, snapshot, change), snapshot_files(ledger)
+    )
+
+
+@dg.asset(
+    key=PHONE_CONSENT_KEY,
+    ins={"pair_state": dg.AssetIn(PAIR_STATE_KEY), "ledger": dg.AssetIn(LEDGER_KEY)},
+    kinds=KINDS,
+    group_name=GOLD,
+    description="SPEC's phone_consent table with can_send_sms, reason (R10) and lineage (R12); "
+    "merged by pair so its Change Data Feed is an audit trail of decision changes.",
+)
+def phone_consent(
+    context: dg.AssetExecutionContext, pair_state: DataFrame, ledger: DataFrame
+) -> Iterator[dg.Output]:
+    """Gold: the decision for every pair, published by MERGE."""
+    decided = gold.decisions(pair_state)
+    by_reason = {r["reason"]: r["count"] for r in decided.groupBy("reason").count().collect()}
+    snapshots = snapshot_files(ledger)
+    note = {"snapshots_through": max(snapshots).isoformat() if snapshots else None}
+    context.log.info(f"decisions by reason: {by_reason}")
+    yield dg.Output(
+        Upsert(decided, schema.GOLD_DECISION, commit_note=json.dumps(note)),
+        metadata={
+            "decisions_by_reason": dg.MetadataValue.json(by_reason),
+            "pairs": sum(by_reason.values()),
+            "snapshots_through": note["snapshots_through"] or "",
+        },
+    )
+
+
+ASSETS = [bronze_ingest, pair_state, phone_consent]

@@ -1,0 +1,271 @@
+"""Asset checks: data quality per layer; blocking where failing would publish wrong decisions."""
+
+
+import json
+
+import dagster as dg
+from pyspark.sql import functions as F
+
+from phone_compliance import delta, schema, validation
+from phone_compliance.pipeline.assets import (
+    CHANGE_KEY,
+    ENROLLMENT_KEY,
+    GOLD,
+    LEDGER_KEY,
+    PAIR_STATE_KEY,
+    PHONE_CONSENT_KEY,
+    REJECTS_KEY,
+    SNAPSHOT_KEY,
+)
+from phone_compliance.pipeline.resources import Guardrails, Lakehouse, SparkResource
+from phone_compliance.transforms import gold
+
+MAX_REJECT_RATE = 0.02
+ERROR = dg.AssetCheckSeverity.ERROR
+WARN = dg.AssetCheckSeverity.WARN
+
+
+def _table(spark: SparkResource, lakehouse: Lakehouse, key: dg.AssetKey):
+    *layers, name = key.path
+    path = "/".join(key.path)
+    return delta.read(spark.spark_session, lakehouse.uri("/".join(layers), name), schema.TABLES[path])
+
+
+@dg.asset_check(asset=LEDGER_KEY, blocking=True)
+def r1_2_rows_conserved_per_file(
+    spark: SparkResource, lakehouse: Lakehouse
+) -> dg.AssetCheckResult:
+    """R1.2: for every file, rows read = rows accepted + rows rejected, counted in the tables."""
+    ledger = _table(spark, lakehouse, LEDGER_KEY).filter(
+        F.col("status") == schema.LEDGER_INGESTED
+    )
+    stored = None
+    for key in (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY, REJECTS_KEY):
+        part = _table(spark, lakehouse, key).groupBy("source_file").count()
+        stored = part if stored is None else stored.unionByName(part)
+    stored = stored.groupBy("source_file").agg(F.sum("count").alias("stored"))
+    latest = ledger.groupBy("source_file").agg(
+        F.max_by("rows_read", "ingested_at").alias("rows_read")
+    )
+    broken = (
+        latest.join(stored, on="source_file", how="left")
+        .filter(F.col("rows_read") != F.coalesce(F.col("stored"), F.lit(0)))
+        .limit(20)
+        .collect()
+    )
+    return dg.AssetCheckResult(
+        passed=not broken,
+        severity=ERROR,
+        metadata={
+            "files_checked": latest.count(),
+            "files_not_conserved": dg.MetadataValue.json([r.asDict() for r in broken]),
+        },
+    )
+
+
+@dg.asset_check(asset=REJECTS_KEY)
+def r1_reject_rate(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
+    """R1: rejected rows over all rows read stays under the threshold (a warning to look)."""
+    ledger = _table(spark, lakehouse, LEDGER_KEY)
+    totals = ledger.agg(F.sum("rows_read").alias("read"), F.sum("rows_rejected").alias("rej"))
+    row = totals.collect()[0]
+    read, rejected = row["read"] or 0, row["rej"] or 0
+    rate = rejected / read if read else 0.0
+    by_reason = {
+        r["reason"]: r["count"]
+        for r in _table(spark, lakehouse, REJECTS_KEY).groupBy("reason").count().collect()
+    }
+    return dg.AssetCheckResult(
+        passed=rate <= MAX_REJECT_RATE,
+        severity=WARN,
+        metadata={"reject_rate": rate, "threshold": MAX_REJECT_RATE,
+                  "rejects_by_reason": dg.MetadataValue.json(by_reason)},
+    )
+
+
+def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=key, name="r1_1_unknown_domain_values")
+    def check(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
+        """R1.1: unknown type/status/technology/source values are kept; this counts them."""
+        rows = _table(spark, lakehouse, key)
+        domains = {
+            "phone_type": schema.PHONE_TYPES,
+            "phone_status": schema.PHONE_STATUSES,
+            "phone_technology": schema.PHONE_TECHNOLOGIES,
+            "phone_source": schema.PHONE_SOURCES,
+        }
+        counts = rows.agg(
+            *[F.count_if(~F.col(c).isin(*values)).alias(c) for c, values in domains.items()],
+            F.count_if(F.col("quality_score").isNull()).alias("quality_score_invalid"),
+        ).collect()[0].asDict()
+        return dg.AssetCheckResult(
+            passed=not any(counts.values()),
+            severity=WARN,
+            metadata={f"unknown_{k}": v for k, v in counts.items()},
+        )
+
+    return check
+
+
+def _silver_rows(spark: SparkResource, lakehouse: Lakehouse):
+    return _table(spark, lakehouse, PAIR_STATE_KEY)
+
+
+@dg.asset_check(asset=PAIR_STATE_KEY, blocking=True)
+def r4_one_row_per_pair(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
+    """R4: the pair is the unit of decision: exactly one row each."""
+    rows = _silver_rows(spark, lakehouse)
+    dupes = rows.groupBy(*schema.PAIR_KEY).count().filter(F.col("count") > 1).count()
+    return dg.AssetCheckResult(passed=dupes == 0, severity=ERROR, metadata={"duplicate_pairs": dupes})
+
+
+@dg.asset_check(asset=PAIR_STATE_KEY, blocking=True)
+def r3_e164_phone_numbers(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
+    """R2/R3: every key is a 16-digit account and an E.164 US phone number."""
+    rows = _silver_rows(spark, lakehouse)
+    bad = rows.filter(
+        ~F.col("phone_number").rlike(r"^\+1[2-9][0-9]{2}[2-9][0-9]{6}$")
+        | ~F.col("account_number").rlike("^[0-9]{16}$")
+    ).count()
+    return dg.AssetCheckResult(passed=bad == 0, severity=ERROR, metadata={"bad_keys": bad})
+
+
+@dg.asset_check(asset=PAIR_STATE_KEY, blocking=True)
+def r7_deletion_fields_consistent(
+    spark: SparkResource, lakehouse: Lakehouse
+) -> dg.AssetCheckResult:
+    """R7: deleted pairs carry delete_type and deleted_at; others carry neither."""
+    rows = _silver_rows(spark, lakehouse)
+    carries = F.col("delete_type").isNotNull() & F.col("deleted_at").isNotNull()
+    carries_none = F.col("delete_type").isNull() & F.col("deleted_at").isNull()
+    bad = rows.filter(
+        F.when(F.col("is_deleted"), ~carries).otherwise(~carries_none)
+    ).count()
+    return dg.AssetCheckResult(passed=bad == 0, severity=ERROR, metadata={"inconsistent": bad})
+
+
+def _published_snapshot_through(spark: SparkResource, lakehouse: Lakehouse) -> str | None:
+    """The latest snapshot date Gold was last published with (kept in its Delta commit)."""
+    uri = lakehouse.uri(GOLD, "phone_consent")
+    if not delta.exists(spark.spark_session, uri):
+        return None
+    note = delta.last_commit_note(spark.spark_session, uri)
+    return json.loads(note).get("snapshots_through") if note else None
+
+
+@dg.asset_check(asset=PAIR_STATE_KEY, blocking=True, additional_deps=[SNAPSHOT_KEY])
+def r13_snapshot_not_shrunk(
+    spark: SparkResource, lakehouse: Lakehouse, guardrails: Guardrails
+) -> dg.AssetCheckResult:
+    """R13: a new snapshot holding markedly fewer pairs than the one before blocks Gold."""
+    snapshot = _table(spark, lakehouse, SNAPSHOT_KEY)
+    ledger = _table(spark, lakehouse, LEDGER_KEY)
+    readable = (
+        ledger.filter(
+            (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
+        )
+        .select("file_date")
+        .distinct()
+    )
+    pairs = snapshot.groupBy("file_date").agg(
+        F.count_distinct(*schema.PAIR_KEY).alias("pairs")
+    )
+    sizes = sorted(
+        (r["file_date"], r["pairs"] or 0)
+        for r in readable.join(pairs, on="file_date", how="left").collect()
+    )
+    since = _published_snapshot_through(spark, lakehouse)
+    shrunk = []
+    for (_, before), (day, after) in zip(sizes, sizes[1:], strict=False):
+        new = since is None or day.isoformat() > since
+        if new and before and (before - after) / before > guardrails.max_snapshot_shrink:
+            shrunk.append({"snapshot": day.isoformat(), "pairs": after, "previous_pairs": before})
+    accepted = bool(shrunk) and guardrails.accept_snapshot_shrink
+    return dg.AssetCheckResult(
+        passed=not shrunk or accepted,
+        severity=ERROR,
+        description=(
+            "R13: snapshot(s) hold more than "
+            f"{guardrails.max_snapshot_shrink:.0%} fewer pairs than the one before; Gold is not "
+            "published. If the snapshot is genuine, re-run with run config "
+            "resources.guardrails.config.accept_snapshot_shrink: true"
+            if shrunk and not accepted
+            else None
+        ),
+        metadata={
+            "shrunk_snapshots": dg.MetadataValue.json(shrunk),
+            "operator_accepted": accepted,
+            "checked_after": since or "",
+        },
+    )
+
+
+@dg.asset_check(asset=PAIR_STATE_KEY, blocking=True)
+def r13_decision_flips_within_limit(
+    spark: SparkResource, lakehouse: Lakehouse, guardrails: Guardrails
+) -> dg.AssetCheckResult:
+    """R13: a run that would flip markedly many published decisions blocks Gold."""
+    uri = lakehouse.uri(GOLD, "phone_consent")
+    if not delta.exists(spark.spark_session, uri):
+        return dg.AssetCheckResult(passed=True, metadata={"published_pairs": 0, "flips": 0})
+    current = delta.read(spark.spark_session, uri)
+    proposed = gold.decisions(_silver_rows(spark, lakehouse))
+    published = current.count()
+    flips = gold.flipped(current, proposed).count()
+    fraction = flips / published if published else 0.0
+    too_many = fraction > guardrails.max_decision_flips
+    accepted = too_many and guardrails.accept_decision_flips
+    return dg.AssetCheckResult(
+        passed=not too_many or accepted,
+        severity=ERROR,
+        description=(
+            f"R13: this run would flip {flips} of {published} published decisions "
+            f"({fraction:.1%} > {guardrails.max_decision_flips:.0%}); Gold is not published. "
+            "If this is expected, re-run with run config "
+            "resources.guardrails.config.accept_decision_flips: true"
+            if too_many and not accepted
+            else None
+        ),
+        metadata={
+            "published_pairs": published,
+            "flips": flips,
+            "flip_fraction": fraction,
+            "operator_accepted": accepted,
+        },
+    )
+
+
+def _sql_check(layer: str, key: dg.AssetKey, blocking: bool) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=key, name=f"sql_{layer}_validations", blocking=blocking)
+    def check(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
+        """Runs the layer's SQL validation file through Spark SQL."""
+        results = validation.validate(spark.spark_session, layer, lakehouse.warehouse)
+        failed = {name: v.rows for name, v in results.items() if v.rows}
+        return dg.AssetCheckResult(
+            passed=not failed,
+            severity=ERROR,
+            metadata={
+                "queries": len(results),
+                "violations": dg.MetadataValue.json(failed),
+                "examples": dg.MetadataValue.json(
+                    {n: v.examples for n, v in results.items() if v.rows}
+                ),
+            },
+        )
+
+    return check
+
+
+CHECKS = [
+    r1_2_rows_conserved_per_file,
+    r1_reject_rate,
+    *[_domain_check(k) for k in (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY)],
+    r4_one_row_per_pair,
+    r3_e164_phone_numbers,
+    r7_deletion_fields_consistent,
+    r13_snapshot_not_shrunk,
+    r13_decision_flips_within_limit,
+    _sql_check("bronze", LEDGER_KEY, blocking=True),
+    _sql_check("silver", PAIR_STATE_KEY, blocking=True),
+    _sql_check("gold", PHONE_CONSENT_KEY, blocking=False),
+]

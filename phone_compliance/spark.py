@@ -1,0 +1,102 @@
+"""The one Spark session factory: Dagster's resource and the tests both build sessions here."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+import pyspark
+
+from phone_compliance.settings import Settings
+
+REQUIRED_JAVA = 17
+
+
+class JavaNotFound(RuntimeError):
+    """Spark cannot start: Java is missing or the wrong version."""
+
+
+def require_java() -> None:
+    """Stop with a clear message unless `java` (JAVA_HOME or PATH) is Java 17 or newer."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not java or not Path(java).exists():
+        raise JavaNotFound(
+            f"Spark needs Java {REQUIRED_JAVA}: found no `java` "
+            f"(JAVA_HOME={java_home!r}, PATH has none). Install a JDK {REQUIRED_JAVA}, "
+            "e.g. `apt-get install openjdk-17-jdk-headless`."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = int(match.group(1)) if match else 0
+    if major == 1 and match and match.group(2):  # "1.8" style
+        major = int(match.group(2))
+    if major < REQUIRED_JAVA:
+        raise JavaNotFound(
+            f"Spark needs Java {REQUIRED_JAVA}: found {java} reporting "
+            f"{out.splitlines()[0] if out else 'nothing'!r}. Point JAVA_HOME at a JDK {REQUIRED_JAVA}."
+        )
+
+
+def hadoop_version() -> str:
+    """The Hadoop version bundled with pyspark, so hadoop-aws matches it exactly."""
+    jars = Path(pyspark.__file__).parent / "jars"
+    found = sorted(jars.glob("hadoop-client-api-*.jar"))
+    if not found:
+        raise RuntimeError(f"no hadoop-client-api jar under {jars}")
+    return found[0].name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+
+
+def jar_packages() -> list[str]:
+    """Maven coordinates Spark fetches on first use (cached in ~/.ivy2.5.2, outside the repo)."""
+    scala = "2.13"
+    return [
+        f"io.delta:delta-spark_{scala}:{version('delta-spark')}",
+        f"org.apache.hadoop:hadoop-aws:{hadoop_version()}",
+    ]
+
+
+def spark_config(settings: Settings, *, ui: bool = True) -> dict[str, str]:
+    """The Spark configuration of one deployment: Delta, sizes for this machine, s3a."""
+    conf = {
+        "spark.master": "local[*]",
+        "spark.app.name": "phone-compliance",
+        "spark.jars.packages": ",".join(jar_packages()),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.driver.memory": settings.driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": str(ui).lower(),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.sql.adaptive.enabled": "true",
+        # Credentials come from the standard AWS provider chain, never from config files.
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
+        ),
+    }
+    if settings.s3_endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = settings.s3_endpoint
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(
+            settings.s3_endpoint.startswith("https")
+        ).lower()
+    return conf
+
+
+def build_spark_session(conf: dict[str, str]):
+    """A SparkSession for `conf` (reusing the running one), after checking Java."""
+    from pyspark.sql import SparkSession
+
+    require_java()
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    return session

@@ -1,0 +1,22 @@
+-- Bronze validations: each query returns the rows that break a rule; no rows means it holds.
+
+-- name: r1_2_ledger_conserves_rows
+SELECT source_file, rows_read, rows_accepted, rows_rejected
+FROM delta.`{warehouse}/bronze/file_ledger`
+WHERE status = 'INGESTED' AND rows_read <> rows_accepted + rows_rejected;
+
+-- name: r1_3_rejected_files_have_a_reason
+SELECT source_file FROM delta.`{warehouse}/bronze/file_ledger`
+WHERE status = 'REJECTED' AND (reason IS NULL OR rows_accepted <> 0);
+
+-- name: r3_enrollment_phones_are_e164
+SELECT source_file, line_number FROM delta.`{warehouse}/bronze/enrollment`
+WHERE NOT phone_number RLIKE '^\\+1[2-9][0-9]{2}[2-9][0-9]{6}$';
+
+-- name: r2_snapshot_accounts_are_16_digits
+SELECT source_file, line_number FROM delta.`{warehouse}/bronze/nonfin_snapshot`
+WHERE NOT account_number RLIKE '^[0-9]{16}$';
+
+-- name: r1_1_change_flags_in_domain
+SELECT source_file, line_number FROM delta.`{warehouse}/bronze/supplfwd_change`
+WHERE soft_delete_flag NOT IN ('Y', 'N') OR consent_flag NOT IN ('Y', 'N', '');

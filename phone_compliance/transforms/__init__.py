@@ -1,0 +1,1 @@
+"""Pure transforms, one module per layer: DataFrame in, DataFrame out, no Dagster."""

@@ -1,0 +1,276 @@
+"""Bronze: delivered rows, typed and validated, with lineage; rows that cannot be trusted become rejects (R1).
+
+Every function here is DataFrame in, DataFrame out (or builds one from file paths); no Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from phone_compliance import schema
+from phone_compliance.landing import InspectedFile
+
+# Spark's line reader keeps one gzip file in one partition; a huge open cost stops it packing two
+# files into one partition, so a row's index within its partition is its line number.
+ONE_FILE_PER_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 40)}
+_INDEX_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id's low 33 bits
+_QUOTED = r'"(?:[^"]|"")*"'
+_PERSONAL_FIELDS = {
+    "ssn",
+    "first_name",
+    "last_name",
+    "cnsmr_idntfr_ssn_txt",
+    "cnsmr_nm_frst_txt",
+    "cnsmr_nm_lst_txt",
+}
+
+# Each family's delivered columns under our names (R2: account numbers come from the legacy id).
+_COMMON_FIELDS = {
+    "legacy_id": ("consumer_legacy_identifier", "cnsmr_idntfr_lgcy_txt"),
+    "agency_id": ("agency_id", "cnsmr_idntfr_agncy_id"),
+    "ssn": ("ssn", "cnsmr_idntfr_ssn_txt"),
+    "phone_raw": ("phone_number", "cnsmr_phn_nmbr_txt"),
+    "phone_type": ("phone_type", "cnsmr_phn_typ_val_txt"),
+    "phone_status": ("phone_status", "cnsmr_phn_stts_val_txt"),
+    "phone_source": ("phone_source", "cnsmr_phn_src_val_txt"),
+    "phone_technology": ("phone_technology", "cnsmr_phn_tchnlgy_typ_val_txt"),
+    "quality_score_raw": ("quality_score", "cnsmr_phn_qlty_score_nmbr"),
+}
+
+
+@contextmanager
+def spark_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
+    """Set session confs for the duration of a block, restoring what was there."""
+    before = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def read_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
+    """Every physical line of the files with its file name and 1-based line number (header = 1).
+
+    Must be evaluated under ONE_FILE_PER_PARTITION (see `spark_conf`).
+    """
+    index = F.monotonically_increasing_id().bitwiseAND(F.lit(_INDEX_IN_PARTITION))
+    return spark.read.text(list(uris)).select(
+        F.col("_metadata.file_name").alias("source_file"),
+        (index + 1).alias("line_number"),
+        F.col("value").alias("raw_text"),
+    )
+
+
+def field_count(raw: Column) -> Column:
+    """Fields in a pipe-delimited line, not counting `|` inside quoted fields (SPEC §1)."""
+    unquoted = F.when(F.instr(raw, '"') > 0, F.regexp_replace(raw, _QUOTED, "")).otherwise(raw)
+    return F.size(F.split(unquoted, r"\|", -1))
+
+
+def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
+    """Lines of files sharing `header` as trimmed text fields named by the header (match by name)."""
+    ddl = ", ".join(f"`_f{i}` STRING" for i in range(len(header)))
+    parsed = F.from_csv(
+        F.col("raw_text"), ddl, {"sep": "|", "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
+    )
+    fields = [
+        F.trim(F.coalesce(parsed.getField(f"_f{i}"), F.lit(""))).alias(name)
+        for i, name in enumerate(header)
+    ]
+    return lines.select(
+        "source_file",
+        "line_number",
+        "raw_text",
+        (field_count(F.col("raw_text")) == len(header)).alias("_field_count_ok"),
+        *fields,
+    )
+
+
+def normalized_phone(raw: Column) -> Column:
+    """R3: E.164 `+1XXXXXXXXXX`, or NULL when the number cannot be normalized."""
+    digits = F.regexp_replace(raw, "[^0-9]", "")
+    eleven_with_one = (F.length(digits) == 11) & digits.startswith("1")
+    national = F.when(eleven_with_one, F.substring(digits, 2, 10)).otherwise(digits)
+    valid = national.rlike("^[2-9][0-9]{2}[2-9][0-9]{6}$")
+    return F.when(valid, F.concat(F.lit("+1"), national))
+
+
+def account_from_legacy(legacy_id: Column) -> Column:
+    """R2: the legacy identifier minus its consumer-type letter, or NULL when malformed."""
+    return F.when(legacy_id.rlike("^[0-9]{16}[A-Z]$"), F.substring(legacy_id, 1, 16))
+
+
+def parsed_date(text: Column) -> Column:
+    """A strict `YYYY-MM-DD` date, or NULL (2023-02-30 and 20230101 are not dates)."""
+    well_formed = text.rlike("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    return F.when(well_formed, F.try_to_timestamp(text, F.lit("yyyy-MM-dd")).cast("date"))
+
+
+def quality_score(text: Column) -> Column:
+    """The 1–100 score as an int; NULL otherwise (kept, and counted by a data-quality check)."""
+    score = F.when(text.rlike("^[0-9]{1,3}$"), text.cast("int"))
+    return F.when(score.between(1, 100), score)
+
+
+def keyed_hash(value: Column, key: bytes) -> Column:
+    """HMAC-SHA256 of `value` under `key`, as hex, built from Spark functions; NULL for empty."""
+    block = 64
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner_pad = bytearray(b ^ 0x36 for b in key)
+    outer_pad = bytearray(b ^ 0x5C for b in key)
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), F.encode(value, "UTF-8")), 256))
+    return F.when(value != "", F.sha2(F.concat(F.lit(outer_pad), inner), 256))
+
+
+def _first_failure(checks: Sequence[tuple[Column, str]]) -> Column:
+    """The reason code of the first failing check (R1.1), NULL when all pass."""
+    return F.coalesce(*[F.when(~ok, F.lit(reason)) for ok, reason in checks])
+
+
+def parse_family(
+    lines: DataFrame, family: schema.Family, header: Sequence[str], ssn_key: bytes
+) -> DataFrame:
+    """One family's lines (header lines excluded) as Bronze columns plus `reject_reason` (R1.1)."""
+    fields = split_fields(lines.filter(F.col("line_number") > 1), header)
+    is_enrollment = family is schema.ENROLLMENT
+    col_index = 0 if is_enrollment else 1
+    common = {ours: F.col(theirs[col_index]) for ours, theirs in _COMMON_FIELDS.items()}
+
+    legacy_account = account_from_legacy(common["legacy_id"])
+    phone = normalized_phone(common["phone_raw"])
+    checks: list[tuple[Column, str]] = [(F.col("_field_count_ok"), schema.REJECT_FIELD_COUNT)]
+    if is_enrollment:
+        account = F.col("account_number")
+        checks += [
+            (account.rlike("^[0-9]{16}$"), schema.REJECT_ACCOUNT),
+            (legacy_account.isNotNull(), schema.REJECT_LEGACY_ID),
+            (account == legacy_account, schema.REJECT_ACCOUNT_MISMATCH),
+            (phone.isNotNull(), schema.REJECT_PHONE),
+            (parsed_date(F.col("enrollment_date")).isNotNull(), schema.REJECT_DATE),
+        ]
+        specific = {"enrollment_date": parsed_date(F.col("enrollment_date"))}
+    else:
+        account = legacy_account
+        consent_text = F.col("cnsmr_phn_cnsnt_dt")
+        consent_date_ok = (consent_text == "") | parsed_date(consent_text).isNotNull()
+        checks += [
+            (legacy_account.isNotNull(), schema.REJECT_LEGACY_ID),
+            (phone.isNotNull(), schema.REJECT_PHONE),
+            (consent_date_ok, schema.REJECT_DATE),
+            (F.col("cnsmr_phn_cnsnt_flg").isin(*schema.CONSENT_FLAGS), schema.REJECT_CONSENT_FLAG),
+        ]
+        specific = {
+            "consent_flag": F.col("cnsmr_phn_cnsnt_flg"),
+            "consent_date": parsed_date(consent_text),
+        }
+        if family is schema.SNAPSHOT:
+            specific = {"cnsmr_phn_id": F.col("cnsmr_phn_id"), **specific}
+        else:
+            record_date = parsed_date(F.col("record_date"))
+            checks += [
+                (record_date.isNotNull(), schema.REJECT_DATE),
+                (
+                    F.col("cnsmr_phn_sft_dlt_flg").isin(*schema.SOFT_DELETE_FLAGS),
+                    schema.REJECT_SOFT_DELETE_FLAG,
+                ),
+            ]
+            specific = {
+                "cnsmr_phn_hst_id": F.col("cnsmr_phn_hst_id"),
+                **specific,
+                "soft_delete_flag": F.col("cnsmr_phn_sft_dlt_flg"),
+                "record_date": record_date,
+            }
+
+    # The delivered row in canonical column order with personal fields blanked: R8's last tie-break.
+    row_text = F.concat_ws(
+        "|", *[F.lit("") if c in _PERSONAL_FIELDS else F.col(c) for c in family.columns]
+    )
+    columns = {
+        "account_number": account,
+        "consumer_type": F.substring(common["legacy_id"], 17, 1),
+        "agency_id": common["agency_id"],
+        "ssn_hash": keyed_hash(common["ssn"], ssn_key),
+        "phone_number": phone,
+        "phone_type": common["phone_type"],
+        "phone_status": common["phone_status"],
+        "phone_source": common["phone_source"],
+        "phone_technology": common["phone_technology"],
+        "quality_score": quality_score(common["quality_score_raw"]),
+        "quality_score_raw": common["quality_score_raw"],
+        "row_text": row_text,
+        **specific,
+    }
+    bronze_names = [n for n in schema.names(schema.BRONZE_SCHEMAS[family.name]) if n in columns]
+    return fields.select(
+        *[columns[n].alias(n) for n in bronze_names],
+        "source_file",
+        "line_number",
+        "raw_text",
+        _first_failure(checks).alias("reject_reason"),
+    )
+
+
+def parse_files(
+    spark: SparkSession, family: schema.Family, files: Sequence[InspectedFile], ssn_key: bytes
+) -> DataFrame:
+    """All readable files of one family parsed, with lineage and `reject_reason` (R1.1, R1.2).
+
+    Files are grouped by header so columns are matched by name, whatever their order (SPEC §1).
+    """
+    by_header: dict[tuple[str, ...], list[InspectedFile]] = {}
+    for f in files:
+        by_header.setdefault(f.header, []).append(f)
+    parts = [
+        parse_family(read_lines(spark, [f.file.uri for f in group]), family, header, ssn_key)
+        for header, group in sorted(by_header.items())
+    ]
+    parsed = parts[0]
+    for part in parts[1:]:
+        parsed = parsed.unionByName(part)
+    return with_file_lineage(parsed, files)
+
+
+def with_file_lineage(rows: DataFrame, files: Sequence[InspectedFile]) -> DataFrame:
+    """Adds each row's file date and file timestamp, looked up by its file name (SPEC §1)."""
+    dates = F.create_map(
+        *[x for f in files for x in (F.lit(f.file.name), F.lit(f.file_date))]
+    )
+    stamps = F.create_map(*[x for f in files for x in (F.lit(f.file.name), F.lit(f.file_ts))])
+    return rows.withColumns(
+        {
+            "file_date": F.element_at(dates, F.col("source_file")).cast("date"),
+            "file_ts": F.element_at(stamps, F.col("source_file")),
+        }
+    )
+
+
+def accepted_rows(parsed: DataFrame, family: schema.Family) -> DataFrame:
+    """The rows that passed R1.1, in the family's Bronze schema."""
+    return parsed.filter(F.col("reject_reason").isNull()).select(
+        *schema.names(schema.BRONZE_SCHEMAS[family.name])
+    )
+
+
+def rejected_rows(parsed: DataFrame, family: schema.Family) -> DataFrame:
+    """The rows that failed R1.1, with file, line, raw text as delivered and reason (R1.2)."""
+    return parsed.filter(F.col("reject_reason").isNotNull()).select(
+        "source_file",
+        F.lit(family.name).alias("family"),
+        "file_date",
+        "line_number",
+        "raw_text",
+        F.col("reject_reason").alias("reason"),
+    )

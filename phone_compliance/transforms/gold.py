@@ -1,0 +1,40 @@
+"""Gold: the decision per pair (R10) with its lineage (R12), and what changed since the last publish."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from phone_compliance import schema
+
+_HASHED = [c for c in schema.names(schema.GOLD_DECISION) if c != "content_hash"]
+
+
+def decisions(silver: DataFrame) -> DataFrame:
+    """R10 for every pair: the first failing reason in SPEC order, else ALLOWED."""
+    not_client = F.coalesce(F.col("phone_source") != schema.CLIENT_SOURCE, F.lit(True))
+    withdrawn = F.col("has_sms_consent") == F.lit(False)
+    reason = (
+        F.when(not_client, schema.NOT_CLIENT_SOURCED)
+        .when(F.col("is_deleted"), schema.DELETED)
+        .when(withdrawn, schema.CONSENT_WITHDRAWN)
+        .otherwise(schema.ALLOWED)
+    )
+    decided = silver.withColumns(
+        {"reason": reason, "can_send_sms": reason == F.lit(schema.ALLOWED)}
+    )
+    content = F.to_json(F.struct(*[F.col(c) for c in _HASHED]))
+    return decided.withColumn("content_hash", F.sha2(content, 256)).select(
+        *schema.names(schema.GOLD_DECISION)
+    )
+
+
+def flipped(current: DataFrame, proposed: DataFrame) -> DataFrame:
+    """Pairs already published whose `can_send_sms` the proposed table would change (R13).
+
+    A pair that would vanish counts as a flip when it was allowed (it would become NOT_FOUND).
+    """
+    before = current.select(*schema.PAIR_KEY, F.col("can_send_sms").alias("before"))
+    after = proposed.select(*schema.PAIR_KEY, F.col("can_send_sms").alias("after"))
+    changed = F.col("before") != F.coalesce(F.col("after"), F.lit(False))
+    return before.join(after, on=list(schema.PAIR_KEY), how="left").filter(changed)

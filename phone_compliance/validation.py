@@ -1,0 +1,38 @@
+"""SQL validation files (one per layer) run through Spark SQL against the Delta tables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+SQL_DIR = Path(__file__).parent / "sql"
+_NAMED = re.compile(r"--\s*name:\s*(\w+)\s*\n(.*?)(?=(?:--\s*name:)|\Z)", re.S)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A validation query and how many rows broke it (with a few examples)."""
+
+    name: str
+    rows: int
+    examples: list[dict]
+
+
+def queries(layer: str) -> dict[str, str]:
+    """The named queries of one layer's validation file."""
+    text = (SQL_DIR / f"{layer}.sql").read_text()
+    return {name: sql.strip().rstrip(";") for name, sql in _NAMED.findall(text)}
+
+
+def validate(spark: SparkSession, layer: str, warehouse: str) -> dict[str, Violation]:
+    """Run one layer's validations; every query returns the rows that break its rule."""
+    results = {}
+    for name, sql in queries(layer).items():
+        df = spark.sql(sql.replace("{warehouse}", warehouse.rstrip("/")))
+        examples = [r.asDict() for r in df.limit(5).collect()]
+        count = df.count() if examples else 0
+        results[name] = Violation(name, count, examples)
+    return results

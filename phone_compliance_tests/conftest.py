@@ -1,0 +1,46 @@
+"""Shared fixtures: one local Spark session for the whole test run, and temporary lakehouses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from phone_compliance.settings import Settings
+
+
+def _settings(tmp: Path) -> Settings:
+    return Settings(
+        env="local",
+        landing=str(tmp / "landing"),
+        warehouse=str(tmp / "warehouse"),
+        driver_memory=os.environ.get("PHONE_COMPLIANCE_DRIVER_MEMORY", "3g"),
+        shuffle_partitions=2,
+        s3_endpoint=os.environ.get("PHONE_COMPLIANCE_S3_ENDPOINT"),
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """A local SparkSession with Delta, the UI off; built by the project's one factory."""
+    from phone_compliance.spark import build_spark_session, spark_config
+
+    conf = spark_config(_settings(tmp_path_factory.mktemp("spark")), ui=False)
+    conf["spark.master"] = "local[2]"
+    session = build_spark_session(conf)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(tmp_path) -> Settings:
+    """Settings for a fresh landing folder and warehouse under a temporary directory."""
+    settings = _settings(tmp_path)
+    Path(settings.landing).mkdir(parents=True)
+    return settings
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ssn_key():
+    os.environ.setdefault("PHONE_COMPLIANCE_SSN_HASH_KEY", "test-only-key")
