@@ -40,6 +40,9 @@ data "aws_iam_policy_document" "cluster" {
     resources = ["${aws_s3_bucket.landing.arn}/*"]
   }
 
+  # Listing is bounded to the prefix too: Delta and s3a list table paths by prefix. A request
+  # without a prefix (HeadBucket, a bucket-wide list) is refused; should a runtime version ever
+  # need one, this is the statement to widen, not the object statements below.
   statement {
     sid       = "ListLakehousePrefix"
     actions   = ["s3:ListBucket", "s3:ListBucketMultipartUploads"]
