@@ -17,17 +17,17 @@ from datagen.calendar import INF, Calendar
 
 # --- Shape of the book; calibrated so 143k accounts give ~21M rows over the reference range ---
 ACCOUNTS_PER_GB = 143_000
-PHONES_P = (0.16, 0.32, 0.31, 0.21)  # phones per account at enrollment: 1, 2, 3, 4
+PHONES_P = (0.14, 0.31, 0.32, 0.23)  # phones per account at enrollment: 1, 2, 3, 4
 CONSUMERS_P = (0.72, 0.23, 0.05)  # consumers per account: P, P+S, P+S+C
-F_INITIAL = 0.75  # accounts already on the book when the range starts
-P_EXTRA_PHONE = 0.12  # accounts adding one phone later (never past 4)
+F_INITIAL = 0.78  # accounts already on the book when the range starts
+P_EXTRA_PHONE = 0.14  # accounts adding one phone later (never past 4)
 P_ADD_RECORDED = 0.7  # added phones announced by a SUPPLFWD row (others only show in snapshots)
 P_SHARED = 0.3  # phones of a multi-consumer account linked to a second consumer too
 P_CROSS_ACCOUNT = 0.003  # phones that also belong to another account
-# Deletion rates are set a little above the targets (8% soft, 5% hard) because pairs that
-# enroll too late to be deleted before the last snapshot cannot draw one.
-P_SOFT = 0.085
-P_HARD = 0.053
+# Deletion rates, as shares of all pairs (pairs enrolled too late to be deleted before the last
+# snapshot draw none, which the planted cases roughly make up for).
+P_SOFT = 0.08
+P_HARD = 0.05
 P_READD = 0.12  # deleted pairs that come back later
 P_ATTR_CHANGE = 0.10
 P_Y0 = 0.05  # consent Y from the start
