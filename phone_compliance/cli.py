@@ -1,0 +1,203 @@
+"""`phone-compliance`: check pairs, serve decisions over HTTP, build the index, run the pipeline.
+
+    phone-compliance check ACCOUNT PHONE [--json]            one decision (exit 0 allowed,
+                                                             1 not allowed, 2 invalid input)
+    phone-compliance check --input pairs.csv --output decisions.csv   scrub a campaign list
+    phone-compliance serve [--host H] [--port P] [--index DIR]        the HTTP API
+    phone-compliance index build PARQUET_DIR --gold-version N         build + publish an index
+    phone-compliance index info                                       what is being served
+    phone-compliance run [--landing L] [--warehouse W]                 the whole pipeline
+
+Everything but `run` stays clear of pyspark and dagster (imports are lazy), so `check` answers
+in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+EXIT_ALLOWED = 0
+EXIT_NOT_ALLOWED = 1
+EXIT_INVALID = 2
+EXIT_NO_INDEX = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phone-compliance",
+        description="Phone compliance: may this number be texted on this account, and why.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    index_help = (
+        "decision index directory (default: $PHONE_COMPLIANCE_INDEX, else "
+        "<$PHONE_COMPLIANCE_WAREHOUSE or ./warehouse>/serving/decision_index)"
+    )
+
+    check = sub.add_parser(
+        "check",
+        help="decide one pair, or scrub a CSV of pairs",
+        description=(
+            "Decide one (account, phone) pair (R10), or a whole CSV with --input. Inputs are "
+            "normalized per R11. Single check exit status: 0 allowed, 1 not allowed, "
+            "2 invalid input, 3 no index."
+        ),
+    )
+    check.add_argument("account", nargs="?", help="account number (16 digits)")
+    check.add_argument("phone", nargs="?", help="phone number, e.g. '(212) 555-0123'")
+    check.add_argument("--json", action="store_true", help="print the decision as JSON")
+    check.add_argument(
+        "--input",
+        metavar="CSV",
+        help="CSV with header account_number,phone_number (or account,phone); .gz accepted",
+    )
+    check.add_argument(
+        "--output", metavar="CSV", help="decisions CSV to write (default: standard output)"
+    )
+    check.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check.add_argument("--index", metavar="DIR", help=index_help)
+
+    serve = sub.add_parser(
+        "serve",
+        help="serve decisions over HTTP",
+        description=(
+            "HTTP API (FastAPI on uvicorn). API keys: PHONE_COMPLIANCE_API_KEYS "
+            "(comma-separated) or PHONE_COMPLIANCE_API_KEYS_FILE (one per line)."
+        ),
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--index", metavar="DIR", help=index_help)
+    serve.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often to look for a newer index (default 1s)",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-level", default="info")
+
+    index = sub.add_parser("index", help="build or inspect the decision index")
+    index_sub = index.add_subparsers(dest="index_command", required=True)
+    build = index_sub.add_parser(
+        "build", help="build an index from Gold exported as Parquet and publish it"
+    )
+    build.add_argument("parquet", help="directory of Parquet files with the Gold columns")
+    build.add_argument("--gold-version", type=int, required=True, help="Gold Delta version")
+    build.add_argument("--index", metavar="DIR", help=index_help)
+    build.add_argument("--keep", type=int, default=3, help="builds to keep (default 3)")
+    info = index_sub.add_parser("info", help="show the published index")
+    info.add_argument("--index", metavar="DIR", help=index_help)
+
+    run = sub.add_parser("run", help="run the whole pipeline (Spark + Dagster)")
+    run.add_argument("--landing", default=None, help="landing folder or URI of client files")
+    run.add_argument("--warehouse", default=None, help="warehouse folder or URI")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `phone-compliance` script."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:  # e.g. `... --json | head`: the reader left; not our error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return _check(args)
+    if args.command == "serve":
+        from phone_compliance.service.http import serve
+
+        serve(
+            args.index,
+            host=args.host,
+            port=args.port,
+            poll_interval=args.poll_interval,
+            access_log=args.access_log,
+            log_level=args.log_level,
+        )
+        return 0
+    if args.command == "index":
+        return _index(args)
+    if args.command == "run":
+        from phone_compliance.runner import run  # pyspark and dagster load only here
+
+        result = run(args)
+        return result if isinstance(result, int) else 0
+    raise AssertionError(args.command)
+
+
+def _open_index(path: str | None):
+    from phone_compliance.service import DecisionIndex, default_index_dir
+
+    return DecisionIndex(path if path is not None else default_index_dir())
+
+
+def _check(args: argparse.Namespace) -> int:
+    from phone_compliance.service import IndexNotFound, InvalidKey
+
+    if args.input is None and (args.account is None or args.phone is None):
+        print("check: give ACCOUNT and PHONE, or --input CSV", file=sys.stderr)
+        return EXIT_INVALID
+    if args.input is not None and args.account is not None:
+        print("check: give either ACCOUNT PHONE or --input CSV, not both", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        index = _open_index(args.index)
+    except (IndexNotFound, ValueError) as e:
+        print(f"check: {e}", file=sys.stderr)
+        return EXIT_NO_INDEX
+    if args.input is not None:
+        from phone_compliance.service.batch import BatchInputError, check_csv
+
+        try:
+            summary = check_csv(args.input, args.output, index, progress=not args.no_progress)
+        except (BatchInputError, FileNotFoundError) as e:
+            print(f"check: {e}", file=sys.stderr)
+            return EXIT_INVALID
+        print(summary.describe(), file=sys.stderr)
+        return 0
+    try:
+        decision = index.decide(args.account, args.phone)
+    except InvalidKey as e:
+        print(f"check: invalid input (R11): {e}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps(decision.to_dict(), indent=2))
+    else:
+        print(decision.explain())
+    return EXIT_ALLOWED if decision.allowed else EXIT_NOT_ALLOWED
+
+
+def _index(args: argparse.Namespace) -> int:
+    from phone_compliance.service import IndexNotFound, default_index_dir
+
+    target = args.index if args.index is not None else default_index_dir()
+    if args.index_command == "build":
+        from phone_compliance.service.build import IndexBuildError, build_index
+
+        try:
+            path = build_index(args.parquet, target, args.gold_version, keep=args.keep)
+        except IndexBuildError as e:
+            print(f"index build: {e}", file=sys.stderr)
+            return EXIT_INVALID
+        print(json.dumps(_open_index(str(path)).info(), indent=2))
+        return 0
+    try:
+        print(json.dumps(_open_index(str(target)).info(), indent=2))
+    except IndexNotFound as e:
+        print(f"index info: {e}", file=sys.stderr)
+        return EXIT_NO_INDEX
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

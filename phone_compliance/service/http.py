@@ -1,0 +1,428 @@
+"""The HTTP face of the decision service: FastAPI on uvicorn.
+
+    GET  /v1/sms-permission?account=...&phone=...   one decision (R10, R11)
+    POST /v1/sms-permission:batch                   up to 10,000 pairs
+    GET  /v1/index                                  which Gold version is being served
+    GET  /healthz                                   the process is up
+    GET  /readyz                                    an index is loaded (503 until then)
+    GET  /docs, /openapi.json                       OpenAPI
+
+Decision endpoints need an API key in the `X-API-Key` header (401 without); keys come from
+PHONE_COMPLIANCE_API_KEYS (comma-separated) and/or PHONE_COMPLIANCE_API_KEYS_FILE (one per line,
+re-read when it changes) and are compared in constant time. Input that cannot be normalized is a
+422 naming the field (R11). A newer index published under the index directory is swapped in by
+a background thread; a request keeps the index it started with, so none is dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
+
+from phone_compliance.keys import InvalidKey, normalize_account, normalize_phone
+from phone_compliance.schema import DECISION_REASONS
+from phone_compliance.service.index import (
+    DecisionIndex,
+    IndexNotFound,
+    LiveIndex,
+    default_index_dir,
+)
+
+log = logging.getLogger(__name__)
+
+API_KEY_HEADER = "X-API-Key"
+API_KEYS_ENV = "PHONE_COMPLIANCE_API_KEYS"
+API_KEYS_FILE_ENV = "PHONE_COMPLIANCE_API_KEYS_FILE"
+MAX_BATCH = 10_000
+MAX_LISTED_ERRORS = 100
+
+EXAMPLE_PAIR = {"account": "1234567890123456", "phone": "(212) 555-0123"}
+Reason = Literal["ALLOWED", "NOT_FOUND", "NOT_CLIENT_SOURCED", "DELETED", "CONSENT_WITHDRAWN"]
+assert set(Reason.__args__) == set(DECISION_REASONS)  # type: ignore[attr-defined]
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+class ApiKeys:
+    """The accepted API keys: explicit ones, the env setting, and a key file re-read on change."""
+
+    def __init__(
+        self,
+        keys: Iterable[str] = (),
+        *,
+        env: str | None = None,
+        file: str | Path | None = None,
+    ) -> None:
+        self._fixed = [k for k in (s.strip() for s in keys) if k]
+        if env:
+            self._fixed += [k for k in (s.strip() for s in env.split(",")) if k]
+        self._file = Path(file) if file else None
+        self._file_stamp: tuple[int, int] | None = None
+        self._file_keys: list[str] = []
+        self._next_check = 0.0
+        self._lock = threading.Lock()
+        self._refresh_file()
+
+    @classmethod
+    def from_env(cls) -> ApiKeys:
+        """Keys from PHONE_COMPLIANCE_API_KEYS and PHONE_COMPLIANCE_API_KEYS_FILE."""
+        return cls(env=os.environ.get(API_KEYS_ENV), file=os.environ.get(API_KEYS_FILE_ENV))
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def _refresh_file(self) -> None:
+        if self._file is None:
+            return
+        with self._lock:
+            self._next_check = time.monotonic() + 1.0
+            try:
+                st = self._file.stat()
+                stamp = (st.st_ino, st.st_mtime_ns)
+                if stamp != self._file_stamp:
+                    lines = self._file.read_text().splitlines()
+                    self._file_keys = [
+                        k for k in (s.strip() for s in lines) if k and not k.startswith("#")
+                    ]
+                    self._file_stamp = stamp
+            except OSError as e:  # keep the keys we had; say so
+                log.error("API key file %s: %s", self._file, e)
+
+    def _all(self) -> list[str]:
+        if self._file is not None and time.monotonic() >= self._next_check:
+            self._refresh_file()
+        return self._fixed + self._file_keys
+
+    def check(self, presented: str | None) -> bool:
+        """Whether `presented` is an accepted key; compares against every key in constant time."""
+        if not presented:
+            return False
+        given = presented.encode("utf-8", "surrogateescape")
+        ok = False
+        for key in self._all():
+            ok |= hmac.compare_digest(given, key.encode("utf-8"))
+        return ok
+
+
+# --- Wire models (documentation; responses are built as plain JSON for speed) --------------------
+
+
+class EvidenceOut(BaseModel):
+    role: Literal["attributes", "presence", "deletion", "consent"]
+    file: str | None = Field(description="Client file whose evidence set this part (R12)")
+    file_date: dt.date | None = Field(description="The file date its name carries (SPEC §1)")
+    date: dt.date | None = Field(description="The Gold date this evidence set")
+    deciding: bool = Field(description="Whether the reason rests on this evidence")
+
+
+class PairOut(BaseModel):
+    phone_source: str | None
+    has_sms_consent: bool | None
+    sms_consent_updated_at: dt.date | None
+    is_deleted: bool | None
+    delete_type: str | None
+    deleted_at: dt.date | None
+    phone_type: str | None
+    phone_status: str | None
+    phone_technology: str | None
+    quality_score: int | None
+    attributes_file: str | None
+    presence_file: str | None
+    latest_present_date: dt.date | None
+    deletion_file: str | None
+    consent_file: str | None
+    content_hash: str | None
+
+
+class DecisionOut(BaseModel):
+    account_number: str = Field(description="Normalized (R2)")
+    phone_number: str = Field(description="Normalized to E.164 (R3)")
+    can_send_sms: bool
+    reason: Reason
+    gold_version: int = Field(description="Gold Delta version the index was built from")
+    index_id: str
+    pair: PairOut | None = Field(description="The pair's Gold row; null when NOT_FOUND")
+    evidence: list[EvidenceOut]
+
+
+class PairIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_PAIR]})
+
+    account: str = Field(description="16-digit account number (R2)")
+    phone: str = Field(description="US phone number in any common format (R3)")
+
+
+class BatchIn(BaseModel):
+    pairs: list[PairIn] = Field(max_length=MAX_BATCH, description="At most 10,000 pairs")
+
+
+class BatchOut(BaseModel):
+    gold_version: int
+    index_id: str
+    count: int
+    decisions: list[DecisionOut] = Field(description="One per input pair, in input order")
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[ErrorItem]
+
+
+class MessageOut(BaseModel):
+    detail: str
+
+
+class IndexOut(BaseModel):
+    index_id: str
+    gold_version: int
+    built_at: str | None
+    pairs: int
+    reasons: dict[str, int] | None
+    path: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    index_id: str | None = None
+    gold_version: int | None = None
+    pairs: int | None = None
+    detail: str | None = None
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": MessageOut, "description": "Missing or invalid API key"},
+    422: {"model": ValidationErrorOut, "description": "An input cannot be normalized (R11)"},
+    503: {"model": MessageOut, "description": "No decision index is loaded yet"},
+}
+
+
+# --- The app -----------------------------------------------------------------------------
+
+
+def create_app(
+    index_dir: str | Path | None = None,
+    *,
+    api_keys: ApiKeys | Iterable[str] | None = None,
+    poll_interval: float = 1.0,
+    live: LiveIndex | None = None,
+) -> FastAPI:
+    """The FastAPI app over the index published in `index_dir` (default: `default_index_dir()`).
+
+    `api_keys` defaults to the environment settings; with no key configured every decision
+    request is refused (401): the service fails closed.
+    """
+    if live is None:
+        where = index_dir if index_dir is not None else default_index_dir()
+        live = LiveIndex(where, poll_interval=poll_interval)
+    if api_keys is None:
+        keys = ApiKeys.from_env()
+    elif isinstance(api_keys, ApiKeys):
+        keys = api_keys
+    else:
+        keys = ApiKeys(api_keys)
+    if not len(keys):
+        log.warning("no API keys configured: every decision request will get 401")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        live.start()
+        try:
+            yield
+        finally:
+            live.stop()
+
+    app = FastAPI(
+        title="phone-compliance decision service",
+        version="1",
+        description=(
+            "May this number be texted on this account (R10), and why. Answers come from the "
+            "Gold `phone_consent` table through a local serving index stamped with its Gold "
+            "version. Inputs are normalized per R11: `(212) 555-0123`, `+1 212 555 0123` and "
+            "`12125550123` are the same phone."
+        ),
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's 422 names the field; drop the echoed input (phone numbers, maybe 10,000 of
+        # them) from the answer.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return _unprocessable(errors)
+
+    app.state.live = live
+    app.state.api_keys = keys
+    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="API key")
+
+    def require_key(key: str | None = Depends(key_header)) -> None:
+        if not keys.check(key):
+            raise HTTPException(
+                status_code=401,
+                detail=f"missing or invalid API key (header {API_KEY_HEADER})",
+                headers={"WWW-Authenticate": "ApiKey"},
+            )
+
+    def current_index() -> DecisionIndex:
+        try:
+            return live.current()
+        except IndexNotFound as e:
+            raise HTTPException(status_code=503, detail=str(e)) from None
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="Ready only with a decision index loaded",
+        response_model=ReadyOut,
+        responses={503: {"model": ReadyOut, "description": "No index loaded"}},
+    )
+    async def readyz() -> JSONResponse:
+        try:
+            index = live.current()
+        except IndexNotFound as e:
+            return JSONResponse({"status": "not ready", "detail": str(e)}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ready",
+                "index_id": index.index_id,
+                "gold_version": index.gold_version,
+                "pairs": index.n,
+            }
+        )
+
+    @app.get(
+        "/v1/sms-permission",
+        tags=["decisions"],
+        summary="May an SMS be sent to this phone on this account? (R10)",
+        response_model=DecisionOut,
+        responses=_ERRORS,
+        dependencies=[Depends(require_key)],
+    )
+    async def sms_permission(
+        account: str = Query(
+            description="Account number, 16 digits (R2)", examples=[EXAMPLE_PAIR["account"]]
+        ),
+        phone: str = Query(
+            description="US phone number, any common format (R3)",
+            examples=[EXAMPLE_PAIR["phone"]],
+        ),
+    ) -> JSONResponse:
+        index = current_index()
+        try:
+            decision = index.decide(account, phone)
+        except InvalidKey:
+            return _unprocessable(_key_errors(account, phone, ("query",)))
+        return JSONResponse(decision.to_dict())
+
+    @app.post(
+        "/v1/sms-permission:batch",
+        tags=["decisions"],
+        summary="Decisions for up to 10,000 pairs, in input order",
+        response_model=BatchOut,
+        responses=_ERRORS,
+        dependencies=[Depends(require_key)],
+    )
+    def sms_permission_batch(body: BatchIn) -> JSONResponse:
+        errors: list[dict[str, Any]] = []
+        for i, pair in enumerate(body.pairs):
+            errors += _key_errors(pair.account, pair.phone, ("body", "pairs", i))
+        if errors:
+            return _unprocessable(errors)
+        index = current_index()
+        decisions = [index.decide(p.account, p.phone).to_dict() for p in body.pairs]
+        return JSONResponse(
+            {
+                "gold_version": index.gold_version,
+                "index_id": index.index_id,
+                "count": len(decisions),
+                "decisions": decisions,
+            }
+        )
+
+    @app.get(
+        "/v1/index",
+        tags=["operations"],
+        summary="The index being served: Gold version, build time, pair counts",
+        response_model=IndexOut,
+        responses={401: _ERRORS[401], 503: _ERRORS[503]},
+        dependencies=[Depends(require_key)],
+    )
+    async def index_info() -> JSONResponse:
+        return JSONResponse(current_index().info())
+
+    return app
+
+
+def _key_errors(account: str, phone: str, loc: tuple) -> list[dict[str, Any]]:
+    """R11: a 422 item per input that cannot be normalized, naming the field and saying why."""
+    errors = []
+    for field, fn, raw in (
+        ("account", normalize_account, account),
+        ("phone", normalize_phone, phone),
+    ):
+        try:
+            fn(raw)
+        except InvalidKey as e:
+            errors.append({"loc": [*loc, field], "msg": f"{field}: {e}", "type": "value_error"})
+    return errors
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> JSONResponse:
+    shown = errors[:MAX_LISTED_ERRORS]
+    if len(errors) > len(shown):
+        shown.append(
+            {
+                "loc": ["body"],
+                "msg": f"... and {len(errors) - len(shown)} more invalid inputs",
+                "type": "value_error",
+            }
+        )
+    return JSONResponse({"detail": shown}, status_code=422)
+
+
+def serve(
+    index_dir: str | Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    poll_interval: float = 1.0,
+    access_log: bool = False,
+    log_level: str = "info",
+) -> None:
+    """Run the app on uvicorn (one process; the index is shared memory-mapped pages anyway)."""
+    import uvicorn
+
+    keys = ApiKeys.from_env()
+    if not len(keys):
+        raise SystemExit(
+            f"no API keys: set {API_KEYS_ENV} (comma-separated) or {API_KEYS_FILE_ENV} "
+            "(one key per line); the service will not run open"
+        )
+    app = create_app(index_dir, api_keys=keys, poll_interval=poll_interval)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)

@@ -1,0 +1,263 @@
+"""The HTTP API: auth, R10/R11 over HTTP, readiness, OpenAPI fuzzing, index swaps under load."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+from phone_compliance.schema import ALLOWED, CONSENT_WITHDRAWN, DELETED, NOT_FOUND
+from phone_compliance.service import build_index
+from phone_compliance.service.http import MAX_BATCH, ApiKeys, create_app
+from phone_compliance_tests.service.conftest import (
+    ACCT,
+    API_KEY,
+    CASES,
+    GOLD_VERSION,
+    gold_row,
+    write_gold,
+)
+
+AUTH = {"X-API-Key": API_KEY}
+URL = "/v1/sms-permission"
+BATCH_URL = "/v1/sms-permission:batch"
+
+
+@pytest.fixture
+def client(index_dir: Path):
+    with TestClient(create_app(index_dir, api_keys=[API_KEY])) as c:
+        yield c
+
+
+def test_health_and_readiness(client: TestClient, tmp_path: Path) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["gold_version"] == GOLD_VERSION
+    with TestClient(create_app(tmp_path / "nothing", api_keys=[API_KEY])) as empty:
+        assert empty.get("/healthz").status_code == 200
+        assert empty.get("/readyz").status_code == 503
+        # decisions without an index: unavailable, not an error and not a silent FALSE
+        params = {"account": ACCT, "phone": "2125550100"}
+        assert empty.get(URL, params=params, headers=AUTH).status_code == 503
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-API-Key": ""}, {"X-API-Key": "wrong"}, {"X-API-Key": API_KEY + "x"}],
+)
+def test_decision_endpoints_need_an_api_key(client: TestClient, headers: dict) -> None:
+    params = {"account": ACCT, "phone": "2125550100"}
+    assert client.get(URL, params=params, headers=headers).status_code == 401
+    body = {"pairs": [{"account": ACCT, "phone": "2125550100"}]}
+    assert client.post(BATCH_URL, json=body, headers=headers).status_code == 401
+    assert client.get("/v1/index", headers=headers).status_code == 401
+
+
+def test_api_key_that_is_not_ascii_is_a_401_not_a_500(client: TestClient) -> None:
+    headers = {"X-API-Key": "cl\u00e9".encode("latin-1")}
+    response = client.get(URL, params={"account": ACCT, "phone": "2125550100"}, headers=headers)
+    assert response.status_code == 401
+
+
+def test_api_keys_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key_file = tmp_path / "keys"
+    key_file.write_text("# ops keys\nfile-key-1\n\n  file-key-2  \n")
+    monkeypatch.setenv("PHONE_COMPLIANCE_API_KEYS", "env-a, env-b")
+    monkeypatch.setenv("PHONE_COMPLIANCE_API_KEYS_FILE", str(key_file))
+    keys = ApiKeys.from_env()
+    assert all(keys.check(k) for k in ("env-a", "env-b", "file-key-1", "file-key-2"))
+    assert not any(keys.check(k) for k in ("", None, "# ops keys", "env-a, env-b", "file-key"))
+    assert not ApiKeys().check("anything")  # no keys configured: fail closed
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_r10_single_lookup_over_http(client: TestClient, case: str) -> None:
+    row, reason = CASES[case]
+    phone = row["phone_number"]
+    pretty = f"({phone[2:5]}) {phone[5:8]}-{phone[8:]}"
+    params = {"account": row["account_number"], "phone": pretty}
+    response = client.get(URL, params=params, headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["can_send_sms"], body["reason"]) == (reason == ALLOWED, reason)
+    assert body["phone_number"] == phone
+    assert body["gold_version"] == GOLD_VERSION
+    assert body["pair"]["phone_source"] == row["phone_source"]
+    assert any(e["deciding"] for e in body["evidence"])
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "why"),
+    [
+        ({"account": ACCT, "phone": "555-0100"}, "phone", "10 digits"),
+        ({"account": ACCT, "phone": "(112) 555-0100"}, "phone", "area code"),
+        ({"account": "12345", "phone": "2125550100"}, "account", "16 digits"),
+        ({"account": ACCT}, "phone", "required"),
+        ({"phone": "2125550100"}, "account", "required"),
+    ],
+)
+def test_r11_invalid_input_is_a_422_naming_the_field(
+    client: TestClient, params: dict, field: str, why: str
+) -> None:
+    response = client.get(URL, params=params, headers=AUTH)
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", field]
+    assert why in error["msg"]
+
+
+def test_batch_returns_decisions_in_input_order(client: TestClient) -> None:
+    rows = [row for row, _ in CASES.values()]
+    pairs = [{"account": r["account_number"], "phone": r["phone_number"][2:]} for r in rows]
+    pairs.append({"account": ACCT, "phone": "+1 212 555 0199"})
+    response = client.post(BATCH_URL, json={"pairs": pairs}, headers=AUTH)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == len(pairs)
+    assert body["gold_version"] == GOLD_VERSION
+    got = [d["reason"] for d in body["decisions"]]
+    assert got == [reason for _, reason in CASES.values()] + [NOT_FOUND]
+
+
+def test_batch_with_an_invalid_pair_is_a_422_naming_it(client: TestClient) -> None:
+    pairs = [
+        {"account": ACCT, "phone": "2125550100"},
+        {"account": ACCT, "phone": "12"},
+        {"account": "x", "phone": "2125550100"},
+    ]
+    response = client.post(BATCH_URL, json={"pairs": pairs}, headers=AUTH)
+    assert response.status_code == 422
+    locs = [e["loc"] for e in response.json()["detail"]]
+    assert locs == [["body", "pairs", 1, "phone"], ["body", "pairs", 2, "account"]]
+    wrong_type = client.post(BATCH_URL, json={"pairs": [{"account": 1, "phone": 2}]}, headers=AUTH)
+    assert wrong_type.status_code == 422
+
+
+def test_batch_is_limited_to_ten_thousand_pairs(client: TestClient) -> None:
+    pair = {"account": ACCT, "phone": "2125550100"}
+    ok = client.post(BATCH_URL, json={"pairs": [pair] * MAX_BATCH}, headers=AUTH)
+    assert ok.status_code == 200 and ok.json()["count"] == MAX_BATCH
+    too_many = client.post(BATCH_URL, json={"pairs": [pair] * (MAX_BATCH + 1)}, headers=AUTH)
+    assert too_many.status_code == 422
+    [error] = too_many.json()["detail"]
+    assert error["loc"] == ["body", "pairs"] and "10000" in error["msg"]
+    assert len(too_many.content) < 1000  # the 10,001 pairs are not echoed back
+
+
+def test_openapi_declares_the_api_key_scheme(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert {URL, BATCH_URL, "/healthz", "/readyz"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+# --- schemathesis: no generated request gives a 500 ------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_openapi_fuzzing_finds_no_server_error(index_dir: Path, mode: str) -> None:
+    app = create_app(index_dir, api_keys=[API_KEY])
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    strategy = schema.as_strategy(generation_mode=GenerationMode(mode))
+    calls = []
+
+    @given(case=strategy)
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    def fuzz(case) -> None:
+        for headers in (AUTH, {}):  # with and without the key
+            response = case.call_and_validate(headers=headers, checks=[not_a_server_error])
+            calls.append((case.path, response.status_code))
+
+    fuzz()
+    covered = {URL, BATCH_URL} | ({"/readyz", "/healthz"} if mode == "positive" else set())
+    assert {path for path, _ in calls} >= covered
+    assert all(status < 500 for _, status in calls)
+
+
+# --- index swap under concurrent requests ---------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_index_swap_under_concurrent_requests_loses_none(tmp_path: Path) -> None:
+    target = tmp_path / "idx"
+    phone = "+12125550100"
+
+    def publish(version: int) -> None:
+        # even versions allow the pair, odd ones deny it: each answer tells which build served it
+        reason = ALLOWED if version % 2 == 0 else CONSENT_WITHDRAWN
+        rows = [
+            gold_row(ACCT, phone, can_send_sms=reason == ALLOWED, reason=reason),
+            *[gold_row(ACCT, f"+1212555{1000 + i:04d}") for i in range(2000)],
+        ]
+        build_index(write_gold(tmp_path / f"gold{version}", rows), target, version, keep=2)
+
+    publish(0)
+    app = create_app(target, api_keys=[API_KEY], poll_interval=0.05)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+
+    stop = threading.Event()
+    failures: list[str] = []
+    answers: list[tuple[int, str]] = []
+
+    def hammer() -> None:
+        with httpx.Client(base_url=base, headers=AUTH, timeout=30) as http:
+            while not stop.is_set():
+                try:
+                    r = http.get(URL, params={"account": ACCT, "phone": "(212) 555-0100"})
+                except httpx.HTTPError as e:
+                    failures.append(repr(e))
+                    continue
+                if r.status_code != 200:
+                    failures.append(f"{r.status_code} {r.text[:200]}")
+                    continue
+                body = r.json()
+                answers.append((body["gold_version"], body["reason"]))
+
+    workers = [threading.Thread(target=hammer) for _ in range(4)]
+    for w in workers:
+        w.start()
+    try:
+        for version in range(1, 6):
+            time.sleep(0.3)
+            publish(version)
+        seen_last = time.monotonic() + 30
+        while time.monotonic() < seen_last and not any(v == 5 for v, _ in answers[-50:]):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+        server.should_exit = True
+        thread.join(timeout=30)
+
+    assert failures == []
+    assert answers and answers[-1][0] == 5
+    versions = {v for v, _ in answers}
+    assert {0, 5} <= versions and len(versions) >= 3  # swaps happened under traffic
+    for version, reason in answers:  # every answer is consistent with the build it names
+        assert reason == (ALLOWED if version % 2 == 0 else CONSENT_WITHDRAWN)
+    assert DELETED not in {r for _, r in answers}
