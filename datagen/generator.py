@@ -43,6 +43,7 @@ DEFAULT_END = "2024-12-31"
 MANIFEST = "manifest.json"
 _OWNED = ("ENROLLMENT", "MAINTENANCE", MANIFEST)
 PROGRESS_MIN_ACCOUNTS = 20_000
+POOL_MIN_ACCOUNTS = 5_000
 
 
 @dataclass
@@ -254,7 +255,11 @@ def generate(
     """Write a dataset (ENROLLMENT/, MAINTENANCE/, manifest.json) into output_dir."""
     global _STATE
     n_accounts = int(accounts) if accounts is not None else round(ACCOUNTS_PER_GB * target_size_gb)
-    workers = max(1, workers or os.cpu_count() or 1)
+    if workers is None:
+        # Small books are written in-process: forking costs more than it saves, and the caller
+        # (a test run holding JVM or other threads) is better left unforked.
+        workers = (os.cpu_count() or 1) if n_accounts >= POOL_MIN_ACCOUNTS else 1
+    workers = max(1, workers)
     progress = n_accounts >= PROGRESS_MIN_ACCOUNTS if progress is None else progress
     to_day(start), to_day(end)  # fail early on a bad date
 

@@ -478,6 +478,14 @@ class _Builder:
         self.cd[withdraw, 1] = np.maximum(r_wd[withdraw] - lag[withdraw], self.cd[withdraw, 0] + 1)
         self.cf[withdraw, 1] = FLAG_N
         self.cr[withdraw, 1] = r_wd[withdraw]
+        # A snapshot must not show a consent change before its change record is written: when
+        # one falls between the consent day and the record day, the consent is dated that day.
+        for k in (0, 1):
+            recorded = self.cr[:, k] < INF
+            early = recorded & (cal.next_snapshot_after(self.cd[:, k] - 1) < self.cr[:, k])
+            self.cd[early, k] = self.cr[early, k]
+        disordered = withdraw & (self.cd[:, 1] <= self.cd[:, 0])
+        self.cd[disordered, 1] = self.cr[disordered, 1]
         self.has_date = ~((y0 | n0) & ~withdraw & (rng.random(n_p) < P_NO_CONSENT_DATE))
 
     # --- planted cases --------------------------------------------------------------------

@@ -398,6 +398,31 @@ def test_no_snapshot_is_markedly_smaller_than_the_one_before(medium: Dataset) ->
         assert after >= 0.97 * before  # far from the 20% R13 guard
 
 
+def test_snapshots_agree_with_earlier_change_records(medium: Dataset) -> None:
+    """A snapshot reflects the state at its date: after a soft delete the pair is gone until a
+    change record brings it back, and it shows the consent of the latest change record."""
+    changes: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for r in medium.by_family(schema.CHANGE.name):
+        changes[(r.account, r.phone)].append(r)
+    checked = 0
+    for r in medium.by_family(schema.SNAPSHOT.name):
+        earlier = [
+            c
+            for c in changes.get((r.account, r.phone), [])
+            if c.values["record_date"] < r.file_date
+        ]
+        if not earlier:
+            continue
+        latest = max(earlier, key=lambda c: c.values["record_date"])
+        assert latest.values["cnsmr_phn_sft_dlt_flg"] == "N", (r.raw, latest.raw)
+        flagged = [c for c in earlier if c.values["cnsmr_phn_cnsnt_flg"]]
+        if flagged:
+            last_flag = max(flagged, key=lambda c: c.values["record_date"])
+            assert r.values["cnsmr_phn_cnsnt_flg"] == last_flag.values["cnsmr_phn_cnsnt_flg"]
+        checked += 1
+    assert checked > 1000
+
+
 # --- Dirty input -------------------------------------------------------------------------------
 
 
