@@ -296,6 +296,7 @@ class _Builder:
     # --- accounts and the plan of planted cases -------------------------------------------
 
     def accounts(self) -> None:
+        """Account numbers, enrollment days, consumer and phone counts, agencies."""
         rng, cal, n = self.rng, self.cal, self.n
         self.acc_number = _unique_ints(rng, n, 10**15, 9 * 10**15)
         self.acc_initial = rng.random(n) < F_INITIAL
@@ -359,6 +360,7 @@ class _Builder:
     # --- consumers, pairs, units ------------------------------------------------------------
 
     def consumers(self) -> None:
+        """Consumers of each account: letter, SSN, names (co-consumers mostly share a surname)."""
         rng = self.rng
         self.con_acc = np.repeat(np.arange(self.n), self.acc_ncon)
         nc = len(self.con_acc)
@@ -373,6 +375,7 @@ class _Builder:
         self.con_last = np.where(family, primary_last, own_last).astype(np.int16)
 
     def pairs(self) -> None:
+        """Phones of each account, their attributes, owners and first presence day."""
         rng, cal = self.rng, self.cal
         k = (self.acc_k0 + self.acc_extra + (self.acc_special > 0)).astype(np.int64)
         self.pair_start = np.concatenate([[0], np.cumsum(k)[:-1]])
@@ -531,7 +534,8 @@ class _Builder:
         return int(good[(i * 7 + 3) % len(good)])
 
     def planted(self) -> dict[str, list[int]]:
-        cal, rng = self.cal, self.rng
+        """Give the planned pairs their cases; returns case -> pair indices."""
+        cal = self.cal
         s = cal.snapshot_days
         out: dict[str, list[int]] = {case: [] for case in PLANTED_CASES}
         planted_accounts = np.flatnonzero(self.acc_plain)
@@ -617,12 +621,12 @@ class _Builder:
             first = int(self.pair_start[a])
             self.s0[first : first + self.acc_k[a]] = self.acc_enroll[a]
             out[ENROLLMENT_ONLY_AFTER_LAST_SNAPSHOT] += list(range(first, first + self.acc_k[a]))
-        del rng
         return out
 
     # --- units, versions, rows ------------------------------------------------------------
 
     def units(self) -> None:
+        """Consumer-phone records, their ids and raw phone formats, and their versions."""
         rng = self.rng
         n_p = len(self.pair_acc)
         per = 1 + self.share.astype(np.int64)
@@ -677,17 +681,16 @@ class _Builder:
         for k in range(3):
             m = self.cr[:, k] < INF
             parts.append((p_all[m], self.cr[m, k], 0))
-        pairs = np.concatenate([x[0] for x in parts] + [np.array([e[0] for e in self.explicit])])
-        days = np.concatenate([x[1] for x in parts] + [np.array([e[1] for e in self.explicit])])
+        explicit = np.array([e[:3] for e in self.explicit], dtype=np.int64).reshape(-1, 3)
+        pairs = np.concatenate([x[0] for x in parts] + [explicit[:, 0]]).astype(np.int64)
+        days = np.concatenate([x[1] for x in parts] + [explicit[:, 1]]).astype(np.int32)
         sd = np.concatenate(
-            [np.full(len(x[0]), x[2], np.int8) for x in parts]
-            + [np.array([e[2] for e in self.explicit], np.int8)]
+            [np.full(len(x[0]), x[2], np.int8) for x in parts] + [explicit[:, 2].astype(np.int8)]
         )
         blank = np.zeros(len(pairs), dtype=bool)
         blank[len(pairs) - len(self.explicit) :] = [e[3] for e in self.explicit]
         # The planted duplicate is the attribute-change row of the chosen pairs.
         dup = np.isin(pairs, self.dup_change_pairs) & (days == self.attr_day[pairs])
-        pairs, days, sd, blank, dup = pairs.astype(np.int64), days.astype(np.int32), sd, blank, dup
         units, days, sd, blank, dup = self._expand(pairs, days, sd, blank, dup)
         files = cal.change_file_of(days)
         order = np.lexsort((units, days, files))
