@@ -78,3 +78,17 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
         )
         rows = gold.decisions(state).collect()
     return {(r["account_number"], r["phone_number"]): r.asDict() for r in rows}
+
+
+def decide_checked(spark: SparkSession, landing) -> dict[tuple[str, str], dict]:
+    """Gold rows by pair from the pipeline, after asserting the reference model agrees on every
+    field it decides."""
+    from phone_compliance_tests import model
+
+    got = decide_in_memory(spark, str(landing))
+    rows, snapshot_dates = model.rows_from_files(landing)
+    expected = model.decide(rows, snapshot_dates)
+    assert set(got) == set(expected)
+    for pair, want in expected.items():
+        assert {k: got[pair][k] for k in want} == want, pair
+    return got

@@ -10,8 +10,7 @@ import pytest
 
 from phone_compliance import schema
 from phone_compliance_tests import files as f
-from phone_compliance_tests import model
-from phone_compliance_tests.harness import decide_in_memory
+from phone_compliance_tests.harness import decide_checked as decide
 
 A = "1234567890123456"
 B = "6543210987654321"
@@ -22,17 +21,6 @@ E164 = "+12125550123"
 @pytest.fixture
 def landing(tmp_path) -> Path:
     return tmp_path
-
-
-def decide(spark, landing: Path) -> dict:
-    """Gold rows by pair from the pipeline, after checking the model agrees on every field."""
-    got = decide_in_memory(spark, str(landing))
-    rows, snapshot_dates = model.rows_from_files(landing)
-    expected = model.decide(rows, snapshot_dates)
-    assert set(got) == set(expected)
-    for pair, want in expected.items():
-        assert {k: got[pair][k] for k in want} == want, pair
-    return got
 
 
 def d(text: str) -> date:
