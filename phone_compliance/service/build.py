@@ -424,14 +424,15 @@ def _row_dtype(enc: _Encoder, hash_plan: dict[str, Any]) -> np.dtype:
 def _gather_hash(
     ends: np.ndarray, data: np.ndarray, idx: np.ndarray, plan: dict[str, Any]
 ) -> np.ndarray:
-    end = ends[idx].astype(np.int64)
-    start = np.where(idx > 0, ends[np.maximum(idx - 1, 0)], 0).astype(np.int64)
     if plan["encoding"] == "hex":
+        # every hash has the same length and none is null: the text is a dense matrix
         length = plan["text_length"]
-        text = data[start[:, None] + np.arange(length)]
+        text = data.reshape(-1, length)[idx]
         nibbles = _HEX[text]
         packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
         return np.ascontiguousarray(packed).view(f"S{plan['width']}").ravel()
+    end = ends[idx].astype(np.int64)
+    start = np.where(idx > 0, ends[np.maximum(idx - 1, 0)], 0).astype(np.int64)
     width = plan["width"]
     cols = np.arange(width)
     lengths = end - start
