@@ -21,6 +21,7 @@ from phone_compliance.service.build import IndexBuildError, remove_old_builds
 from phone_compliance.service.decisions import PAIR_FIELDS
 from phone_compliance.service.index import CURRENT, read_current
 from phone_compliance.service.synthetic import write_synthetic_gold
+from phone_compliance.service.verify import verify_index
 from phone_compliance_tests.service.conftest import ACCT, CASES, gold_row, write_gold
 
 
@@ -228,3 +229,24 @@ def test_r11_vectorized_normalization_is_exactly_the_key_rules(pairs: list) -> N
             assert got == expected
             assert int(out["account"][i]) == int(expected[0])
             assert int(out["digits"][i]) == int(expected[1][2:])
+
+
+def test_r12_verify_index_agrees_with_gold_and_catches_a_disagreement(
+    synthetic_index: tuple[Path, pa.Table], tmp_path: Path, gold_dir: Path, gold_rows: list
+) -> None:
+    index_dir, _ = synthetic_index
+    gold = Path(index_dir).parent / "gold"
+    result = verify_index(index_dir, gold)
+    assert result.ok, result.describe()
+    assert result.gold_pairs == result.index_pairs == 20_000
+
+    target = tmp_path / "idx"
+    build_index(gold_dir, target, 1)
+    assert verify_index(target, gold_dir).ok
+    changed = [dict(r) for r in gold_rows]
+    changed[0]["quality_score"] = 1
+    changed[1] = {**changed[1], "can_send_sms": False, "reason": DELETED}
+    result = verify_index(target, write_gold(tmp_path / "changed", changed))
+    assert not result.ok and result.mismatched_pairs == 2
+    assert "quality_score gold=1 index=87" in result.describe()
+    assert verify_index(target, write_gold(tmp_path / "fewer", gold_rows[:-1])).ok is False
