@@ -57,7 +57,7 @@ from phone_compliance.service.index import (
 # The same R2/R3 patterns the decision inputs are normalized with, applied to Gold's keys.
 PHONE_E164_PATTERN = r"^\+1" + NANP_RE.pattern.lstrip("^")
 ACCOUNT_PATTERN = ACCOUNT_RE.pattern
-GATHER_CHUNK = 4_000_000  # rows per gather step in pass 2
+GATHER_CHUNK = 1 << 20  # rows per gather step in pass 2 (bounds its memory)
 _HEX = np.full(256, 255, dtype=np.uint8)
 _HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10, dtype=np.uint8)
 _HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16, dtype=np.uint8)
@@ -74,7 +74,7 @@ def build_index(
     gold_version: int,
     *,
     keep: int = 3,
-    batch_rows: int = 1 << 20,
+    batch_rows: int = 1 << 18,
     publish_build: bool = True,
 ) -> Path:
     """Build a serving index from Gold Parquet (GOLD_DECISION columns), publish it, return its path.
@@ -198,7 +198,7 @@ class _Encoder:
         for name in ROW_FIELDS:
             arr = col[name]
             if name in DICT_FIELDS:
-                values = self._codes(arr.cast(pa.string()), self.dicts[DICT_FIELDS[name]])
+                values = self._codes(arr, self.dicts[DICT_FIELDS[name]])
             elif name in BOOL_FIELDS:
                 values = pc.fill_null(arr.cast(pa.int8()), NULL_BOOL).to_numpy()
             elif name in DATE_FIELDS:
@@ -246,9 +246,13 @@ class _Encoder:
     @staticmethod
     def _codes(arr: Any, mapping: dict[str | None, int]) -> np.ndarray:
         """Global dictionary codes (0 = NULL) of a string array, growing the dictionary."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
-        encoded = pc.dictionary_encode(arr)
+        if pa.types.is_dictionary(arr.type):  # read as a dictionary straight from Parquet
+            encoded = arr.cast(pa.dictionary(arr.type.index_type, pa.string()))
+        else:
+            encoded = pc.dictionary_encode(arr.cast(pa.string()))
         local = [mapping.setdefault(s, len(mapping)) for s in encoded.dictionary.to_pylist()]
         remap = np.array([0, *local], dtype=np.uint32)
         idx = pc.fill_null(encoded.indices.cast("int64"), -1).to_numpy() + 1
@@ -288,7 +292,10 @@ def _build_into(
     started = time.perf_counter()
     if not parquet_dir.exists():
         raise IndexBuildError(f"Gold export {parquet_dir} does not exist")
-    dataset = ds.dataset(str(parquet_dir), format="parquet")
+    # Low-cardinality string columns stay dictionary-encoded from Parquet to our codes: no
+    # per-row strings are ever materialized for them.
+    parquet = ds.ParquetFileFormat(read_options={"dictionary_columns": sorted(DICT_FIELDS)})
+    dataset = ds.dataset(str(parquet_dir), format=parquet)
     wanted = names(GOLD_DECISION)
     missing = [c for c in wanted if c not in dataset.schema.names]
     if missing:
@@ -296,7 +303,11 @@ def _build_into(
     scratch = _Scratch(out / "scratch")
     enc = _Encoder(scratch)
     try:
-        for batch in dataset.to_batches(columns=wanted, batch_size=batch_rows):
+        # little readahead: pass 1 memory stays a few batches whatever the size of Gold
+        batches = dataset.to_batches(
+            columns=wanted, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
+        )
+        for batch in batches:
             enc.add(batch)
     finally:
         scratch.close()
