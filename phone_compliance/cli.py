@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often to look for a newer index (default 1s)",
     )
+    serve.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="do not fault a new index's pages in before serving it",
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
 
@@ -123,6 +128,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             access_log=args.access_log,
             log_level=args.log_level,
+            warm=not args.no_warm,
         )
         return 0
     if args.command == "index":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import mmap
 import os
 import threading
 import time
@@ -340,6 +341,18 @@ class DecisionIndex:
             out[name] = col
         return out
 
+    def warm(self) -> int:
+        """Fault every page of the index into this process now (from the page cache, or the
+        disk), so that no lookup pays a page fault later; returns the bytes touched. The
+        pages are file-backed: shared with other processes and reclaimable by the kernel."""
+        touched = 0
+        for arr in (self.keys, self.low, self.decision, self.rows):
+            if arr.nbytes:
+                raw = arr.reshape(-1).view(np.uint8)
+                int(raw[:: mmap.PAGESIZE].max())
+                touched += arr.nbytes
+        return touched
+
     def info(self) -> dict[str, Any]:
         """Manifest facts worth showing (Gold version, build time, pair counts)."""
         m = self.manifest
@@ -367,12 +380,15 @@ class LiveIndex:
     request, so a swap never disturbs a request in flight (an old build stays mapped until its
     last user drops it). CURRENT is checked at most every `poll_interval` seconds: either inline
     in `current()` (the default) or by a background thread (`start()`), so the request path
-    never touches the disk.
+    never touches the disk. With `warm`, a new build's pages are faulted in before the swap.
     """
 
-    def __init__(self, index_dir: str | Path, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, index_dir: str | Path, poll_interval: float = 1.0, *, warm: bool = False
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.poll_interval = poll_interval
+        self.warm = warm
         self._index: DecisionIndex | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._next_check = 0.0
@@ -416,6 +432,8 @@ class LiveIndex:
                     self._stamp = stamp
                     return False
                 fresh = DecisionIndex(self.index_dir / name)
+                if self.warm:  # before the swap: no request waits for a page fault
+                    fresh.warm()
             except (OSError, ValueError, KeyError) as e:
                 # Keep serving the build we have; try again at the next poll.
                 self.last_error = f"could not open the published index: {e}"

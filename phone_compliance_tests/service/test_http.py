@@ -33,10 +33,37 @@ URL = "/v1/sms-permission"
 BATCH_URL = "/v1/sms-permission:batch"
 
 
-@pytest.fixture
-def client(index_dir: Path):
-    with TestClient(create_app(index_dir, api_keys=[API_KEY])) as c:
+@pytest.fixture(params=[True, False], ids=["fast_path", "fastapi_route"])
+def client(index_dir: Path, request: pytest.FixtureRequest):
+    # every HTTP test runs against both ways of serving the single lookup
+    with TestClient(create_app(index_dir, api_keys=[API_KEY], fast_path=request.param)) as c:
         yield c
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "account=1234567890123456&phone=%28212%29%20555-0100",
+        "account=1234567890123456&phone=2125550106",
+        "account=1234567890123456&phone=2125550199",
+        "account=1234567890123456&phone=2125550199&phone=2125550100",  # last value wins
+        "account=1234567890123456&phone=",
+        "account=12&phone=12",
+        "phone=2125550100",
+        "",
+        "account=%FF%FE&phone=%E2%98%8E",
+    ],
+)
+@pytest.mark.parametrize("headers", [AUTH, {}])
+def test_fast_path_answers_exactly_as_the_fastapi_route(
+    index_dir: Path, query: str, headers: dict
+) -> None:
+    answers = []
+    for fast in (True, False):
+        with TestClient(create_app(index_dir, api_keys=[API_KEY], fast_path=fast)) as c:
+            r = c.get(f"{URL}?{query}", headers=headers)
+            answers.append((r.status_code, r.json(), r.headers.get("www-authenticate")))
+    assert answers[0] == answers[1]
 
 
 def test_health_and_readiness(client: TestClient, tmp_path: Path) -> None:

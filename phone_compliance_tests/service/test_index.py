@@ -143,6 +143,16 @@ def test_live_index_swaps_to_a_newer_build(tmp_path: Path, gold_dir: Path) -> No
     assert first.decide(ACCT, "2125550100").reason == ALLOWED
 
 
+def test_warm_touches_the_whole_index_before_a_swap(tmp_path: Path, gold_dir: Path) -> None:
+    target = tmp_path / "idx"
+    build_index(gold_dir, target, 1)
+    index = DecisionIndex(target)
+    size = sum(a.nbytes for a in (index.keys, index.low, index.decision, index.rows))
+    assert index.warm() == size > 0
+    live = LiveIndex(target, poll_interval=0, warm=True)
+    assert live.current().decide(ACCT, "2125550100").reason == ALLOWED
+
+
 def test_live_index_keeps_serving_when_the_pointer_is_broken(
     tmp_path: Path, gold_dir: Path
 ) -> None:
