@@ -6,6 +6,7 @@ resources in one place.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass
@@ -62,14 +63,14 @@ def load_settings() -> Settings:
 
 
 def ssn_hash_key() -> bytes:
-    """The key of Bronze's keyed SSN hash: a setting, never in the repo.
+    """The 32-byte key of Bronze's keyed SSN hash, derived from a setting never in the repo.
 
     Production must set `PHONE_COMPLIANCE_SSN_HASH_KEY` (from the Databricks secret scope). Locally
     a random key is made once and kept in the git-ignored Dagster home, so hashes stay stable.
     """
     value = os.environ.get("PHONE_COMPLIANCE_SSN_HASH_KEY")
     if value:
-        return value.encode()
+        return hashlib.sha256(value.encode()).digest()
     if load_settings().production:
         raise RuntimeError("PHONE_COMPLIANCE_SSN_HASH_KEY must be set in production")
     key_file = dagster_home() / "ssn_hash_key"
@@ -77,7 +78,7 @@ def ssn_hash_key() -> bytes:
         key_file.parent.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_hex(32))
         key_file.chmod(0o600)
-    return key_file.read_text().strip().encode()
+    return hashlib.sha256(key_file.read_text().strip().encode()).digest()
 
 
 def dagster_home() -> Path:

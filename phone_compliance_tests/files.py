@@ -9,9 +9,9 @@ from phone_compliance import schema
 
 DEFAULTS = {
     "agency_id": "AG01",
-    "ssn": "123456789",
-    "first_name": "Ann",
-    "last_name": "Lee",
+    "ssn": "078051120",
+    "first_name": "Zelda",
+    "last_name": "Quixote",
     "phone_type": "CELL",
     "phone_status": "ACTIVE",
     "phone_source": "CLIENT",

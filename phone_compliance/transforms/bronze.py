@@ -5,7 +5,6 @@ Every function here is DataFrame in, DataFrame out (or builds one from file path
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -19,7 +18,8 @@ from phone_compliance.landing import InspectedFile
 # files into one partition, so a row's index within its partition is its line number.
 ONE_FILE_PER_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 40)}
 _INDEX_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id's low 33 bits
-_QUOTED = r'"(?:[^"]|"")*"'
+# A `|` followed by an even number of quotes up to the end of the line is outside quotes.
+_PIPE_OUTSIDE_QUOTES = r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)'
 _PERSONAL_FIELDS = {
     "ssn",
     "first_name",
@@ -72,28 +72,38 @@ def read_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
     )
 
 
-def field_count(raw: Column) -> Column:
-    """Fields in a pipe-delimited line, not counting `|` inside quoted fields (SPEC §1)."""
-    unquoted = F.when(F.instr(raw, '"') > 0, F.regexp_replace(raw, _QUOTED, "")).otherwise(raw)
-    return F.size(F.split(unquoted, r"\|", -1))
-
-
 def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
-    """Lines of files sharing `header` as trimmed text fields named by the header (match by name)."""
-    ddl = ", ".join(f"`_f{i}` STRING" for i in range(len(header)))
-    parsed = F.from_csv(
-        F.col("raw_text"), ddl, {"sep": "|", "quote": '"', "escape": '"', "mode": "PERMISSIVE"}
-    )
-    fields = [
-        F.trim(F.coalesce(parsed.getField(f"_f{i}"), F.lit(""))).alias(name)
-        for i, name in enumerate(header)
-    ]
-    return lines.select(
+    """Lines of files sharing `header` as trimmed text fields named by the header (match by name).
+
+    Most lines hold no quote and split on every `|`; a line with quotes splits only on the pipes
+    outside them, and its quoted fields are unquoted (SPEC §1: `"` only where needed, `""` inside).
+    """
+    raw = F.col("raw_text")
+    has_quote = F.instr(raw, '"') > 0
+    # Split once per line in its own projection; the fields below only index the array.
+    split = lines.select(
         "source_file",
         "line_number",
         "raw_text",
-        (field_count(F.col("raw_text")) == len(header)).alias("_field_count_ok"),
-        *fields,
+        has_quote.alias("_has_quote"),
+        F.when(has_quote, F.split(raw, _PIPE_OUTSIDE_QUOTES, -1))
+        .otherwise(F.split(raw, r"\|", -1))
+        .alias("_fields"),
+    )
+
+    def field(i: int) -> Column:
+        value = F.coalesce(F.trim(F.col("_fields")[i]), F.lit(""))
+        unquoted = F.regexp_replace(F.regexp_extract(value, r'^"(.*)"$', 1), '""', '"')
+        return F.when(F.col("_has_quote") & value.startswith('"'), F.trim(unquoted)).otherwise(
+            value
+        )
+
+    return split.select(
+        "source_file",
+        "line_number",
+        "raw_text",
+        (F.size("_fields") == len(header)).alias("_field_count_ok"),
+        *[field(i).alias(name) for i, name in enumerate(header)],
     )
 
 
@@ -114,7 +124,7 @@ def account_from_legacy(legacy_id: Column) -> Column:
 def parsed_date(text: Column) -> Column:
     """A strict `YYYY-MM-DD` date, or NULL (2023-02-30 and 20230101 are not dates)."""
     well_formed = text.rlike("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    return F.when(well_formed, F.try_to_timestamp(text, F.lit("yyyy-MM-dd")).cast("date"))
+    return F.when(well_formed, text.try_cast("date"))
 
 
 def quality_score(text: Column) -> Column:
@@ -124,15 +134,13 @@ def quality_score(text: Column) -> Column:
 
 
 def keyed_hash(value: Column, key: bytes) -> Column:
-    """HMAC-SHA256 of `value` under `key`, as hex, built from Spark functions; NULL for empty."""
-    block = 64
-    if len(key) > block:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(block, b"\0")
-    inner_pad = bytearray(b ^ 0x36 for b in key)
-    outer_pad = bytearray(b ^ 0x5C for b in key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), F.encode(value, "UTF-8")), 256))
-    return F.when(value != "", F.sha2(F.concat(F.lit(outer_pad), inner), 256))
+    """SHA-256 of a secret key followed by `value`, as hex; NULL for empty (a keyed pseudonym).
+
+    One digest per row instead of HMAC's two: the key has a fixed length and the hash is only ever
+    compared, never verified as a MAC, so length extension does not apply; half the cost on the
+    hottest path of Bronze.
+    """
+    return F.when(value != "", F.sha2(F.concat(F.lit(bytearray(key)), F.encode(value, "UTF-8")), 256))
 
 
 def _first_failure(checks: Sequence[tuple[Column, str]]) -> Column:
@@ -143,67 +151,23 @@ def _first_failure(checks: Sequence[tuple[Column, str]]) -> Column:
 def parse_family(
     lines: DataFrame, family: schema.Family, header: Sequence[str], ssn_key: bytes
 ) -> DataFrame:
-    """One family's lines (header lines excluded) as Bronze columns plus `reject_reason` (R1.1)."""
+    """One family's lines (header lines excluded) as Bronze columns plus `reject_reason` (R1.1).
+
+    Two projections: values are normalized and typed once (NULL when invalid), then judged.
+    """
     fields = split_fields(lines.filter(F.col("line_number") > 1), header)
     is_enrollment = family is schema.ENROLLMENT
-    col_index = 0 if is_enrollment else 1
-    common = {ours: F.col(theirs[col_index]) for ours, theirs in _COMMON_FIELDS.items()}
-
-    legacy_account = account_from_legacy(common["legacy_id"])
-    phone = normalized_phone(common["phone_raw"])
-    checks: list[tuple[Column, str]] = [(F.col("_field_count_ok"), schema.REJECT_FIELD_COUNT)]
-    if is_enrollment:
-        account = F.col("account_number")
-        checks += [
-            (account.rlike("^[0-9]{16}$"), schema.REJECT_ACCOUNT),
-            (legacy_account.isNotNull(), schema.REJECT_LEGACY_ID),
-            (account == legacy_account, schema.REJECT_ACCOUNT_MISMATCH),
-            (phone.isNotNull(), schema.REJECT_PHONE),
-            (parsed_date(F.col("enrollment_date")).isNotNull(), schema.REJECT_DATE),
-        ]
-        specific = {"enrollment_date": parsed_date(F.col("enrollment_date"))}
-    else:
-        account = legacy_account
-        consent_text = F.col("cnsmr_phn_cnsnt_dt")
-        consent_date_ok = (consent_text == "") | parsed_date(consent_text).isNotNull()
-        checks += [
-            (legacy_account.isNotNull(), schema.REJECT_LEGACY_ID),
-            (phone.isNotNull(), schema.REJECT_PHONE),
-            (consent_date_ok, schema.REJECT_DATE),
-            (F.col("cnsmr_phn_cnsnt_flg").isin(*schema.CONSENT_FLAGS), schema.REJECT_CONSENT_FLAG),
-        ]
-        specific = {
-            "consent_flag": F.col("cnsmr_phn_cnsnt_flg"),
-            "consent_date": parsed_date(consent_text),
-        }
-        if family is schema.SNAPSHOT:
-            specific = {"cnsmr_phn_id": F.col("cnsmr_phn_id"), **specific}
-        else:
-            record_date = parsed_date(F.col("record_date"))
-            checks += [
-                (record_date.isNotNull(), schema.REJECT_DATE),
-                (
-                    F.col("cnsmr_phn_sft_dlt_flg").isin(*schema.SOFT_DELETE_FLAGS),
-                    schema.REJECT_SOFT_DELETE_FLAG,
-                ),
-            ]
-            specific = {
-                "cnsmr_phn_hst_id": F.col("cnsmr_phn_hst_id"),
-                **specific,
-                "soft_delete_flag": F.col("cnsmr_phn_sft_dlt_flg"),
-                "record_date": record_date,
-            }
-
+    common = {ours: F.col(theirs[0 if is_enrollment else 1]) for ours, theirs in _COMMON_FIELDS.items()}
     # The delivered row in canonical column order with personal fields blanked: R8's last tie-break.
     row_text = F.concat_ws(
         "|", *[F.lit("") if c in _PERSONAL_FIELDS else F.col(c) for c in family.columns]
     )
-    columns = {
-        "account_number": account,
+    values = {
+        "account_number": F.col("account_number") if is_enrollment else F.lit(None),
         "consumer_type": F.substring(common["legacy_id"], 17, 1),
         "agency_id": common["agency_id"],
         "ssn_hash": keyed_hash(common["ssn"], ssn_key),
-        "phone_number": phone,
+        "phone_number": normalized_phone(common["phone_raw"]),
         "phone_type": common["phone_type"],
         "phone_status": common["phone_status"],
         "phone_source": common["phone_source"],
@@ -211,16 +175,69 @@ def parse_family(
         "quality_score": quality_score(common["quality_score_raw"]),
         "quality_score_raw": common["quality_score_raw"],
         "row_text": row_text,
-        **specific,
+        "_legacy_account": account_from_legacy(common["legacy_id"]),
     }
-    bronze_names = [n for n in schema.names(schema.BRONZE_SCHEMAS[family.name]) if n in columns]
-    return fields.select(
-        *[columns[n].alias(n) for n in bronze_names],
+    account = F.col("_legacy_account")
+    phone_ok = (F.col("phone_number").isNotNull(), schema.REJECT_PHONE)
+    if is_enrollment:
+        values["enrollment_date"] = parsed_date(F.col("enrollment_date"))
+        account = F.col("account_number")
+        checks = [
+            (account.rlike("^[0-9]{16}$"), schema.REJECT_ACCOUNT),
+            (F.col("_legacy_account").isNotNull(), schema.REJECT_LEGACY_ID),
+            (account == F.col("_legacy_account"), schema.REJECT_ACCOUNT_MISMATCH),
+            phone_ok,
+            (F.col("enrollment_date").isNotNull(), schema.REJECT_DATE),
+        ]
+    else:
+        consent_text = F.col("cnsmr_phn_cnsnt_dt")
+        values |= {
+            "consent_flag": F.col("cnsmr_phn_cnsnt_flg"),
+            "consent_date": parsed_date(consent_text),
+            "_consent_date_ok": (consent_text == "") | parsed_date(consent_text).isNotNull(),
+        }
+        checks = [
+            (F.col("_legacy_account").isNotNull(), schema.REJECT_LEGACY_ID),
+            phone_ok,
+            (F.col("_consent_date_ok"), schema.REJECT_DATE),
+            (F.col("consent_flag").isin(*schema.CONSENT_FLAGS), schema.REJECT_CONSENT_FLAG),
+        ]
+        if family is schema.SNAPSHOT:
+            values["cnsmr_phn_id"] = F.col("cnsmr_phn_id")
+        else:
+            values |= {
+                "cnsmr_phn_hst_id": F.col("cnsmr_phn_hst_id"),
+                "soft_delete_flag": F.col("cnsmr_phn_sft_dlt_flg"),
+                "record_date": parsed_date(F.col("record_date")),
+            }
+            checks += [
+                (F.col("record_date").isNotNull(), schema.REJECT_DATE),
+                (F.col("soft_delete_flag").isin(*schema.SOFT_DELETE_FLAGS),
+                 schema.REJECT_SOFT_DELETE_FLAG),
+            ]
+    typed = fields.select(
         "source_file",
         "line_number",
         "raw_text",
-        _first_failure(checks).alias("reject_reason"),
+        "_field_count_ok",
+        *[value.alias(name) for name, value in values.items()],
     )
+    reason = _first_failure([(F.col("_field_count_ok"), schema.REJECT_FIELD_COUNT), *checks])
+    bronze_names = schema.names(schema.BRONZE_SCHEMAS[family.name])
+    judged = typed.select(
+        *[
+            (account if n == "account_number" else F.col(n)).alias(n)
+            for n in bronze_names
+            if n in values
+        ],
+        "source_file",
+        "line_number",
+        "raw_text",
+        reason.alias("reject_reason"),
+    )
+    # Raw text is kept for rejects only (R1.2): accepted rows carry `row_text` already.
+    rejected = F.col("reject_reason").isNotNull()
+    return judged.withColumn("raw_text", F.when(rejected, F.col("raw_text")))
 
 
 def parse_files(

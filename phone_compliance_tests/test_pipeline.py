@@ -1,0 +1,193 @@
+"""The asset graph through Dagster on a temporary instance and Delta warehouse: ingestion (R1),
+publication (R12), guards (R13) and personal data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+from delta.tables import DeltaTable
+
+from phone_compliance import schema, validation
+from phone_compliance_tests import files as f
+from phone_compliance_tests.harness import failed_checks, run_pipeline, table
+
+A, B, C = "1234567890123456", "6543210987654321", "1111222233334444"
+PHONE = "2125550123"
+
+
+def _seed(landing: Path) -> None:
+    f.write(landing, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
+    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
+        f.snapshot(A, PHONE, "Y", "2020-01-20"), f.snapshot(B, PHONE), f.snapshot(C, PHONE),
+        "not|enough|fields",
+    ])
+    f.write(landing, schema.CHANGE, "2020-02-08", [f.change(B, PHONE, "2020-02-05", deleted="Y")])
+
+
+def _counts(spark, lake) -> dict[str, int]:
+    return {p: table(spark, lake, p).count() for p in schema.TABLES}
+
+
+def test_r1_ingestion_is_exactly_once_and_rejects_whole_files(spark, lake):
+    landing = Path(lake.landing)
+    _seed(landing)
+    truncated = f.write(landing, schema.CHANGE, "2020-02-15", [f.change(A, PHONE, "2020-02-10")])
+    truncated.write_bytes(truncated.read_bytes()[:-10])
+    (landing / "MAINTENANCE" / "README_2020.csv.gz").write_bytes(b"")
+    f.write(landing, schema.ENROLLMENT, "2020-02-20", ["a|b|c", "1|2|3"],
+            columns=("a", "b", "c"))
+    empty = landing / "ENROLLMENT" / schema.file_name(schema.ENROLLMENT, f.ts("2020-02-21"), 1)
+    empty.write_bytes(b"")
+
+    first = run_pipeline(lake)
+    assert first.success and failed_checks(first) == ["r1_reject_rate"]
+    ledger = {r["source_file"]: r for r in table(spark, lake, "bronze/file_ledger").collect()}
+    reasons = {r["reason"] for r in ledger.values() if r["status"] == schema.LEDGER_REJECTED}
+    assert reasons == {schema.FILE_BAD_GZIP, schema.FILE_BAD_NAME, schema.FILE_BAD_HEADER,
+                       schema.FILE_NO_HEADER}
+    rejects = table(spark, lake, "bronze/rejects").collect()
+    assert sorted((r["reason"], r["line_number"]) for r in rejects) == sorted(
+        [(schema.REJECT_FIELD_COUNT, 5)] + [(reason, 0) for reason in reasons]
+    )
+    before = _counts(spark, lake)
+
+    # R1.2: a second run finds nothing new; touching a file (same bytes) changes nothing either.
+    os.utime(next((landing / "ENROLLMENT").glob("*ENRLMT*_001.csv.gz")), (time.time(), time.time()))
+    second = run_pipeline(lake)
+    assert second.success
+    assert _counts(spark, lake) == before
+    materialized = second.asset_materializations_for_node("bronze_ingest")
+    ledger_meta = next(m for m in materialized if m.asset_key.path[-1] == "file_ledger").metadata
+    assert ledger_meta["files_new"].value == 0
+
+
+def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
+    landing = Path(lake.landing)
+    _seed(landing)
+    assert run_pipeline(lake).success
+    path = f.write(landing, schema.SNAPSHOT, "2020-02-01", [
+        f.snapshot(A, PHONE, "N", "2020-01-25"), f.snapshot(B, PHONE), f.snapshot(C, PHONE)
+    ])
+    assert run_pipeline(lake, accept_decision_flips=True).success
+    snapshot_rows = table(spark, lake, "bronze/nonfin_snapshot")
+    assert snapshot_rows.filter(f"source_file = '{path.name}'").count() == 3
+    assert table(spark, lake, "bronze/rejects").count() == 0  # the old version's reject went too
+    gold = {r["account_number"]: r for r in table(spark, lake, "gold/phone_consent").collect()}
+    assert gold[A]["has_sms_consent"] is False
+
+
+def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark, lake):
+    landing = Path(lake.landing)
+    _seed(landing)
+    assert run_pipeline(lake).success
+    f.write(landing, schema.CHANGE, "2020-02-22", [
+        f.change(C, PHONE, "2020-02-20", consent="N", consent_date="2020-02-20")
+    ])
+    assert run_pipeline(lake, accept_decision_flips=True).success  # 1 of 3 flips: > 5%
+    uri = lake.table_uri("gold", "phone_consent")
+    history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
+    assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
+    assert history["operationMetrics"]["numTargetRowsInserted"] == "0"
+    changes = (
+        spark.read.format("delta").option("readChangeFeed", "true")
+        .option("startingVersion", history["version"]).load(uri).collect()
+    )
+    assert {(r["account_number"], r["_change_type"], r["reason"]) for r in changes} == {
+        (C, "update_preimage", schema.ALLOWED),
+        (C, "update_postimage", schema.CONSENT_WITHDRAWN),
+    }
+
+
+def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp_path):
+    from phone_compliance.settings import Settings
+
+    landing = Path(lake.landing)
+    _seed(landing)
+    f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE), f.snapshot(C, PHONE)])
+    # The guards are accepted throughout: this test is about arrival order, not R13.
+    all_at_once = run_pipeline(lake, accept_snapshot_shrink=True, accept_decision_flips=True)
+    assert all_at_once.success
+
+    other = Settings(**{**lake.__dict__, "landing": str(tmp_path / "l2"),
+                        "warehouse": str(tmp_path / "w2")})
+    files = sorted(landing.glob("*/*"), reverse=True)  # newest first, in two deliveries
+    for batch in (files[:2], files[2:]):
+        for src in batch:
+            dst = Path(other.landing) / src.parent.name / src.name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+        assert run_pipeline(other, accept_snapshot_shrink=True, accept_decision_flips=True).success
+
+    def gold(s):
+        return sorted(
+            (r["account_number"], r["phone_number"], r["content_hash"])
+            for r in table(spark, s, "gold/phone_consent").collect()
+        )
+
+    assert gold(lake) == gold(other)
+
+
+def test_r13_shrunk_snapshot_blocks_gold_until_an_operator_accepts(spark, lake):
+    landing = Path(lake.landing)
+    _seed(landing)
+    assert run_pipeline(lake).success
+    f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE)])  # 3 pairs -> 1
+    gold_uri = lake.table_uri("gold", "phone_consent")
+    version = DeltaTable.forPath(spark, gold_uri).history(1).collect()[0]["version"]
+
+    blocked = run_pipeline(lake)
+    assert {"r13_snapshot_not_shrunk", "r13_decision_flips_within_limit"} <= set(
+        failed_checks(blocked)
+    )
+    assert DeltaTable.forPath(spark, gold_uri).history(1).collect()[0]["version"] == version
+
+    accepted = run_pipeline(lake, accept_snapshot_shrink=True, accept_decision_flips=True)
+    assert accepted.success and set(failed_checks(accepted)) <= {"r1_reject_rate"}
+    gold = {r["account_number"]: r for r in table(spark, lake, "gold/phone_consent").collect()}
+    assert gold[C]["reason"] == schema.DELETED
+
+
+def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, lake):
+    _seed(Path(lake.landing))
+    assert run_pipeline(lake).success
+    bronze_row = table(spark, lake, "bronze/enrollment").collect()[0]
+    key = hashlib.sha256(os.environ["PHONE_COMPLIANCE_SSN_HASH_KEY"].encode()).digest()
+    assert bronze_row["ssn_hash"] == hashlib.sha256(key + b"078051120").hexdigest()
+    for path in ("bronze/enrollment", "bronze/nonfin_snapshot", "silver/pair_state",
+                 "gold/phone_consent"):
+        rows = table(spark, lake, path).collect()
+        text = " ".join(str(v) for r in rows for v in r.asDict().values())
+        assert "078051120" not in text and "Zelda" not in text and "Quixote" not in text, path
+
+
+def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
+    _seed(Path(lake.landing))
+    assert run_pipeline(lake).success
+    for layer in ("bronze", "silver", "gold"):
+        results = validation.validate(spark, layer, lake.warehouse)
+        assert results and not {n: v.rows for n, v in results.items() if v.rows}, layer
+
+
+def test_definitions_load_and_the_graph_is_as_reviewed():
+    from phone_compliance.definitions import defs
+
+    graph = defs.get_repository_def().asset_graph
+    deps = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert deps == {
+        "bronze/enrollment": [],
+        "bronze/nonfin_snapshot": [],
+        "bronze/supplfwd_change": [],
+        "bronze/rejects": [],
+        "bronze/file_ledger": [],
+        "silver/pair_state": ["bronze/enrollment", "bronze/file_ledger",
+                              "bronze/nonfin_snapshot", "bronze/supplfwd_change"],
+        "gold/phone_consent": ["bronze/file_ledger", "silver/pair_state"],
+    }
+    assert isinstance(defs.get_job_def("refresh_decisions"), dg.JobDefinition)
