@@ -7,6 +7,7 @@ from phone_compliance.pipeline.assets import ASSETS
 from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
 from phone_compliance.pipeline.sensors import local_landing_sensor
+from phone_compliance.pipeline.serving import decision_index
 
 # New files refresh the whole graph: Bronze ingests them, Silver, Gold and the index follow.
 refresh_decisions = dg.define_asset_job(
@@ -16,7 +17,7 @@ refresh_decisions = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=ASSETS,
+    assets=[*ASSETS, decision_index],
     asset_checks=CHECKS,
     jobs=[refresh_decisions],
     sensors=[local_landing_sensor(refresh_decisions)],

@@ -11,6 +11,7 @@ from phone_compliance import delta
 from phone_compliance.pipeline.assets import ASSETS
 from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
+from phone_compliance.pipeline.serving import decision_index
 from phone_compliance.settings import Settings
 
 
@@ -22,7 +23,7 @@ def run_pipeline(
 ) -> dg.ExecuteInProcessResult:
     """Materialize every asset with its checks, as `dagster asset materialize --select '*'` does."""
     return dg.materialize(
-        [*ASSETS, *CHECKS],
+        [*ASSETS, *CHECKS, decision_index],
         resources=resources_for(lake),
         instance=instance or dg.DagsterInstance.ephemeral(),
         run_config={

@@ -189,5 +189,6 @@ def test_definitions_load_and_the_graph_is_as_reviewed():
         "silver/pair_state": ["bronze/enrollment", "bronze/file_ledger",
                               "bronze/nonfin_snapshot", "bronze/supplfwd_change"],
         "gold/phone_consent": ["bronze/file_ledger", "silver/pair_state"],
+        "serving/decision_index": ["gold/phone_consent"],
     }
     assert isinstance(defs.get_job_def("refresh_decisions"), dg.JobDefinition)

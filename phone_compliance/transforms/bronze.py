@@ -72,38 +72,34 @@ def read_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
     )
 
 
+def _unquote(field: Column) -> Column:
+    """A trimmed field without its surrounding quotes, `""` read as `"` (SPEC §1)."""
+    value = F.trim(field)
+    inner = F.regexp_replace(F.regexp_extract(value, r'^"(.*)"$', 1), '""', '"')
+    return F.when(value.startswith('"') & value.endswith('"'), F.trim(inner)).otherwise(value)
+
+
 def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
     """Lines of files sharing `header` as trimmed text fields named by the header (match by name).
 
-    Most lines hold no quote and split on every `|`; a line with quotes splits only on the pipes
-    outside them, and its quoted fields are unquoted (SPEC §1: `"` only where needed, `""` inside).
+    Most lines hold no quote and split on every `|`; only a line with quotes splits on the pipes
+    outside them and unquotes its fields (SPEC §1: `"` only where needed, `""` inside).
     """
     raw = F.col("raw_text")
-    has_quote = F.instr(raw, '"') > 0
+    quoted = F.transform(F.split(raw, _PIPE_OUTSIDE_QUOTES, -1), _unquote)
     # Split once per line in its own projection; the fields below only index the array.
     split = lines.select(
         "source_file",
         "line_number",
         "raw_text",
-        has_quote.alias("_has_quote"),
-        F.when(has_quote, F.split(raw, _PIPE_OUTSIDE_QUOTES, -1))
-        .otherwise(F.split(raw, r"\|", -1))
-        .alias("_fields"),
+        F.when(F.instr(raw, '"') > 0, quoted).otherwise(F.split(raw, r"\|", -1)).alias("_fields"),
     )
-
-    def field(i: int) -> Column:
-        value = F.coalesce(F.trim(F.col("_fields")[i]), F.lit(""))
-        unquoted = F.regexp_replace(F.regexp_extract(value, r'^"(.*)"$', 1), '""', '"')
-        return F.when(F.col("_has_quote") & value.startswith('"'), F.trim(unquoted)).otherwise(
-            value
-        )
-
     return split.select(
         "source_file",
         "line_number",
         "raw_text",
         (F.size("_fields") == len(header)).alias("_field_count_ok"),
-        *[field(i).alias(name) for i, name in enumerate(header)],
+        *[F.coalesce(F.trim(F.get("_fields", i)), F.lit("")).alias(name) for i, name in enumerate(header)],
     )
 
 
@@ -257,19 +253,16 @@ def parse_files(
     parsed = parts[0]
     for part in parts[1:]:
         parsed = parsed.unionByName(part)
-    return with_file_lineage(parsed, files)
+    return with_file_lineage(parsed)
 
 
-def with_file_lineage(rows: DataFrame, files: Sequence[InspectedFile]) -> DataFrame:
-    """Adds each row's file date and file timestamp, looked up by its file name (SPEC §1)."""
-    dates = F.create_map(
-        *[x for f in files for x in (F.lit(f.file.name), F.lit(f.file_date))]
-    )
-    stamps = F.create_map(*[x for f in files for x in (F.lit(f.file.name), F.lit(f.file_ts))])
+def with_file_lineage(rows: DataFrame) -> DataFrame:
+    """Adds each row's file timestamp and file date, read from its file name (SPEC §1)."""
+    stamp = F.regexp_extract(F.col("source_file"), r"^.*?-([0-9]{17})-", 1)
     return rows.withColumns(
         {
-            "file_date": F.element_at(dates, F.col("source_file")).cast("date"),
-            "file_ts": F.element_at(stamps, F.col("source_file")),
+            "file_date": F.to_date(F.substring(stamp, 1, 8), "yyyyMMdd"),
+            "file_ts": stamp,
         }
     )
 

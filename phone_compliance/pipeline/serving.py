@@ -1,0 +1,58 @@
+"""The serving index: Gold exported by Spark, built into the decision service's memory-mapped index."""
+
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+from pyspark.sql import DataFrame
+
+from phone_compliance import delta
+from phone_compliance.pipeline.assets import GOLD, PHONE_CONSENT_KEY
+from phone_compliance.pipeline.resources import Lakehouse, SparkResource
+
+DECISION_INDEX_KEY = dg.AssetKey(["serving", "decision_index"])
+AGREES_WITH_GOLD = "r12_index_agrees_with_gold"
+
+
+@dg.asset(
+    key=DECISION_INDEX_KEY,
+    ins={"phone_consent": dg.AssetIn(PHONE_CONSENT_KEY)},
+    kinds={"spark", "numpy"},
+    group_name="serving",
+    check_specs=[dg.AssetCheckSpec(AGREES_WITH_GOLD, asset=DECISION_INDEX_KEY, blocking=True)],
+    description="Memory-mapped index the decision service answers from, stamped with the Gold "
+    "Delta version it was built from; rebuilt on every Gold materialization.",
+)
+def decision_index(
+    context: dg.AssetExecutionContext,
+    phone_consent: DataFrame,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+) -> dg.MaterializeResult:
+    """Export Gold once to Parquet, build and publish the index, and verify it pair by pair."""
+    from phone_compliance.service import build_index, default_index_dir
+    from phone_compliance.service.verify import verify_index
+
+    version = delta.version(spark.spark_session, lakehouse.uri(GOLD, "phone_consent"))
+    with tempfile.TemporaryDirectory(prefix="gold-export-") as tmp:
+        export = Path(tmp) / "gold"
+        phone_consent.write.mode("overwrite").parquet(export.as_uri())
+        path = build_index(export, default_index_dir(), version)
+        verification = verify_index(path, export)
+    size = sum(f.stat().st_size for f in path.iterdir())
+    context.log.info(f"published decision index {path} for Gold version {version}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "gold_version": version,
+            "pairs": verification.index_pairs,
+            "size_bytes": size,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=AGREES_WITH_GOLD,
+                passed=verification.ok,
+                metadata={"verification": verification.describe()},
+            )
+        ],
+    )
