@@ -91,7 +91,13 @@ def main() -> None:
     os.environ["PHONE_COMPLIANCE_WAREHOUSE"] = warehouse
     os.environ.setdefault("PHONE_COMPLIANCE_SSN_HASH_KEY", "benchmark-key")
 
+    import logging
+
     import dagster as dg
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for quiet in ("py4j", "dagster"):
+        logging.getLogger(quiet).setLevel(logging.WARNING)
 
     from phone_compliance.definitions import defs
 

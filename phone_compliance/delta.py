@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from delta.tables import DeltaTable
@@ -10,6 +13,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from phone_compliance import schema
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _timed(what: str, uri: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    log.info("%s %s in %.1fs", what, uri, time.monotonic() - started)
 
 
 def exists(spark: SparkSession, uri: str) -> bool:
@@ -47,7 +59,8 @@ def last_commit_note(spark: SparkSession, uri: str) -> str | None:
 
 def overwrite(df: DataFrame, uri: str) -> None:
     """Replace the whole table (schema included) in one commit."""
-    df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
+    with _timed("overwrote", uri):
+        df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
 
 
 def replace_files(df: DataFrame, uri: str, files: Sequence[str]) -> None:
@@ -55,15 +68,17 @@ def replace_files(df: DataFrame, uri: str, files: Sequence[str]) -> None:
     if not files:
         return
     if not exists(df.sparkSession, uri):
-        df.write.format("delta").mode("append").save(uri)
+        with _timed("created", uri):
+            df.write.format("delta").mode("append").save(uri)
         return
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    (
-        df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", f"source_file IN ({quoted})")
-        .save(uri)
-    )
+    with _timed("replaced files of", uri):
+        (
+            df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", f"source_file IN ({quoted})")
+            .save(uri)
+        )
 
 
 def append(df: DataFrame, uri: str) -> None:
@@ -85,12 +100,13 @@ def merge_changed(
         .execute()
     )
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    (
-        DeltaTable.forPath(spark, uri)
-        .alias("t")
-        .merge(df.alias("s"), on)
-        .whenMatchedUpdateAll(condition=f"t.{change_column} <> s.{change_column}")
-        .whenNotMatchedInsertAll()
-        .whenNotMatchedBySourceDelete()
-        .execute()
-    )
+    with _timed("merged into", uri):
+        (
+            DeltaTable.forPath(spark, uri)
+            .alias("t")
+            .merge(df.alias("s"), on)
+            .whenMatchedUpdateAll(condition=f"t.{change_column} <> s.{change_column}")
+            .whenNotMatchedInsertAll()
+            .whenNotMatchedBySourceDelete()
+            .execute()
+        )

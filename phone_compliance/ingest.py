@@ -6,6 +6,8 @@ module plans and builds a batch; writing it is the caller's (the IO manager's) j
 
 from __future__ import annotations
 
+import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -18,6 +20,8 @@ from pyspark.sql.types import StructType
 from phone_compliance import schema
 from phone_compliance.landing import InspectedFile, LandingFile, inspect_all, list_landing
 from phone_compliance.transforms import bronze
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,9 @@ def build_batch(
     """Inspect the files the ledger has not seen and parse the readable ones (R1)."""
     known = KnownFiles.from_ledger(ledger)
     landed = list_landing(landing)
+    started = time.monotonic()
     inspected = inspect_all(known.unseen(landed))
+    log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
     # Same name and bytes as a recorded version (e.g. only touched): delivered again unchanged.
     new = [f for f in inspected if (f.file.name, f.sha256) not in known.checksums]
     batch = Batch(files=tuple(f.file.name for f in new))
@@ -130,8 +136,10 @@ def build_batch(
         )
         batch._cached.append(parsed)
         # Materialize the cache while line numbers are exact (one file per partition).
+        started = time.monotonic()
         with bronze.spark_conf(spark, bronze.ONE_FILE_PER_PARTITION):
             per_file = parsed.groupBy("source_file", "reject_reason").count().collect()
+        log.info("parsed %d %s files in %.1fs", len(readable), family.name, time.monotonic() - started)
         for r in per_file:
             accepted, rejected = counts.get(r["source_file"], (0, 0))
             if r["reject_reason"] is None:

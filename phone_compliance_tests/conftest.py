@@ -10,7 +10,8 @@ import pytest
 from phone_compliance.settings import Settings
 
 
-def _settings(tmp: Path) -> Settings:
+def lake_settings(tmp: Path) -> Settings:
+    """Settings for a landing folder and warehouse under `tmp`, sized for tests."""
     return Settings(
         env="local",
         landing=str(tmp / "landing"),
@@ -26,7 +27,7 @@ def spark(tmp_path_factory):
     """A local SparkSession with Delta, the UI off; built by the project's one factory."""
     from phone_compliance.spark import build_spark_session, spark_config
 
-    conf = spark_config(_settings(tmp_path_factory.mktemp("spark")), ui=False)
+    conf = spark_config(lake_settings(tmp_path_factory.mktemp("spark")), ui=False)
     conf["spark.master"] = "local[2]"
     session = build_spark_session(conf)
     yield session
@@ -36,7 +37,7 @@ def spark(tmp_path_factory):
 @pytest.fixture
 def lake(tmp_path) -> Settings:
     """Settings for a fresh landing folder and warehouse under a temporary directory."""
-    settings = _settings(tmp_path)
+    settings = lake_settings(tmp_path)
     Path(settings.landing).mkdir(parents=True)
     return settings
 
