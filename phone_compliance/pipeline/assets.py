@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from phone_compliance import delta, schema
 from phone_compliance.ingest import build_batch
+from phone_compliance.pipeline.remote import REMOTE_EXECUTION
 from phone_compliance.pipeline.resources import (
     Appended,
     FileBatch,
@@ -61,7 +62,10 @@ def _out(key: dg.AssetKey, description: str) -> tuple[str, dg.AssetOut]:
     group_name=BRONZE,
 )
 def bronze_ingest(
-    context: dg.AssetExecutionContext, spark: SparkResource, lakehouse: Lakehouse
+    context: dg.AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: Lakehouse,
+    remote_execution: dg.ResourceParam[object],  # where the step runs (pipeline/remote.py)
 ) -> Iterator[dg.MaterializeResult | dg.Output]:
     """Ingest every landed file the ledger has not seen, exactly once (R1)."""
     session = spark.spark_session
@@ -118,6 +122,7 @@ def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:
     },
     kinds=KINDS,
     group_name=SILVER,
+    required_resource_keys={REMOTE_EXECUTION},
     description="One row per (account, phone) pair: deletion, attributes, consent (R4–R9), and "
     "the files whose evidence decided each (R12).",
 )
@@ -135,6 +140,7 @@ def pair_state(
     ins={"pair_state": dg.AssetIn(PAIR_STATE_KEY), "ledger": dg.AssetIn(LEDGER_KEY)},
     kinds=KINDS,
     group_name=GOLD,
+    required_resource_keys={REMOTE_EXECUTION},
     description="SPEC's phone_consent table with can_send_sms, reason (R10) and lineage (R12); "
     "merged by pair so its Change Data Feed is an audit trail of decision changes.",
 )

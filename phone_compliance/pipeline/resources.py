@@ -5,10 +5,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame
 
 from phone_compliance import delta, schema
+from phone_compliance.pipeline import remote
 from phone_compliance.settings import Settings, load_settings
 from phone_compliance.spark import build_spark_session, spark_config
 
@@ -118,14 +120,29 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         )
 
 
+def landing_s3(settings: Settings) -> S3Resource:
+    """dagster-aws's S3 client for the landing sensor: credentials from the AWS provider chain."""
+    return S3Resource(endpoint_url=settings.s3_endpoint)
+
+
 def resources_for(settings: Settings | None = None) -> dict[str, Any]:
-    """The resources of the deployment `PHONE_COMPLIANCE_ENV` names: the one place that decides."""
+    """The resources of the deployment `PHONE_COMPLIANCE_ENV` names: the one place that decides.
+
+    Both worlds share the assets, the checks and the Delta IO manager (over a folder or an
+    s3a:// base URI). Production adds the landing sensor's S3 client and runs the heavy Spark
+    steps on Databricks through `remote_execution` (pipeline/remote.py); a step already on the
+    cluster uses the cluster's own Spark session.
+    """
     settings = settings or load_settings()
     lakehouse = Lakehouse(landing=settings.landing, warehouse=settings.warehouse)
-    spark = SparkResource(spark_config=spark_config(settings))
-    return {
+    spark = SparkResource(spark_config={} if remote.on_cluster() else spark_config(settings))
+    resources: dict[str, Any] = {
         "lakehouse": lakehouse,
         "spark": spark,
         "guardrails": Guardrails(),
         "io_manager": DeltaIOManager(lakehouse=lakehouse, spark=spark),
+        remote.REMOTE_EXECUTION: remote.remote_execution(settings),
     }
+    if settings.production:
+        resources["s3"] = landing_s3(settings)
+    return resources
