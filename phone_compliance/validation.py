@@ -36,8 +36,11 @@ def validate(spark: SparkSession, layer: str, warehouse: str) -> dict[str, Viola
     A query over a table not written yet (e.g. no file of that family has arrived) is skipped.
     """
     results = {}
+    base = warehouse.rstrip("/")
+    if base.startswith("s3://"):  # Spark reads S3 through s3a (as Settings.table_uri does)
+        base = "s3a://" + base.removeprefix("s3://")
     for name, template in queries(layer).items():
-        sql = template.replace("{warehouse}", warehouse.rstrip("/"))
+        sql = template.replace("{warehouse}", base)
         if not all(delta.exists(spark, uri) for uri in _TABLES.findall(sql)):
             continue
         df = spark.sql(sql)
