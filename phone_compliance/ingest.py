@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
@@ -46,20 +45,17 @@ class KnownFiles:
 
 @dataclass
 class Batch:
-    """One ingestion batch: Bronze rows per family, rejects and ledger rows, not yet written."""
+    """One ingestion batch: Bronze rows per family and rejects, lazily parsed, not yet written."""
 
+    new: list[InspectedFile] = field(default_factory=list)
     accepted: dict[str, DataFrame] = field(default_factory=dict)
     accepted_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
     rejects: DataFrame | None = None
-    ledger: DataFrame | None = None
-    files: tuple[str, ...] = ()
     summary: dict[str, object] = field(default_factory=dict)
-    _cached: list[DataFrame] = field(default_factory=list)
 
-    def release(self) -> None:
-        """Drop the cached parse once every table of the batch is written."""
-        for df in self._cached:
-            df.unpersist()
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(f.file.name for f in self.new)
 
 
 def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
@@ -72,12 +68,62 @@ def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
     return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.REJECTS)))
 
 
-def _ledger_rows(
+def build_batch(spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: bytes) -> Batch:
+    """Inspect the files the ledger has not seen and plan the parse of the readable ones (R1).
+
+    The frames are lazy: the writer computes each under `bronze.ONE_FILE_PER_PARTITION`, reading
+    every file once per table written; nothing is cached.
+    """
+    known = KnownFiles.from_ledger(ledger)
+    landed = list_landing(landing)
+    started = time.monotonic()
+    inspected = inspect_all(known.unseen(landed))
+    log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
+    # Same name and bytes as a recorded version (e.g. only touched): delivered again unchanged.
+    batch = Batch(new=[f for f in inspected if (f.file.name, f.sha256) not in known.checksums])
+    batch.summary = {
+        "files_landed": len(landed),
+        "files_new": len(batch.new),
+        "files_unchanged": len(landed) - len(batch.new),
+        "files_rejected": len([f for f in batch.new if not f.readable]),
+        "rows_read": sum(f.rows_read for f in batch.new),
+    }
+    if not batch.new:
+        return batch
+    rejects = _file_rejects(spark, [f for f in batch.new if not f.readable])
+    for family in schema.FAMILIES:
+        readable = [f for f in batch.new if f.readable and f.family == family.name]
+        if readable:
+            parsed = bronze.parse_files(spark, family, readable, ssn_key)
+            batch.accepted[family.name] = bronze.accepted_rows(parsed, family)
+            batch.accepted_files[family.name] = tuple(f.file.name for f in readable)
+            rejects = rejects.unionByName(bronze.rejected_rows(parsed, family))
+    batch.rejects = rejects
+    return batch
+
+
+def stored_counts(
+    accepted: dict[str, DataFrame], rejects: DataFrame, files: tuple[str, ...]
+) -> dict[str, tuple[int, int]]:
+    """(accepted, rejected) rows per file as stored in the written tables (R1.2 conservation)."""
+    counts: dict[str, list[int]] = {name: [0, 0] for name in files}
+    wanted = F.col("source_file").isin(*files)
+    for table in accepted.values():
+        for r in table.filter(wanted).groupBy("source_file").count().collect():
+            counts[r["source_file"]][0] += r["count"]
+    rows = rejects.filter(wanted & (F.col("line_number") > 0)).groupBy("source_file", "reason")
+    for r in rows.count().collect():
+        counts[r["source_file"]][1] += r["count"]
+    return {name: (a, rj) for name, (a, rj) in counts.items()}
+
+
+def ledger_rows(
     spark: SparkSession,
     files: list[InspectedFile],
     counts: dict[str, tuple[int, int]],
     run_id: str,
 ) -> DataFrame:
+    """One ledger row per delivered file version, with what was read, accepted and rejected."""
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = []
     for f in files:
@@ -101,66 +147,3 @@ def _ledger_rows(
             )
         )
     return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.FILE_LEDGER)))
-
-
-def build_batch(
-    spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: bytes, run_id: str
-) -> Batch:
-    """Inspect the files the ledger has not seen and parse the readable ones (R1)."""
-    known = KnownFiles.from_ledger(ledger)
-    landed = list_landing(landing)
-    started = time.monotonic()
-    inspected = inspect_all(known.unseen(landed))
-    log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
-    # Same name and bytes as a recorded version (e.g. only touched): delivered again unchanged.
-    new = [f for f in inspected if (f.file.name, f.sha256) not in known.checksums]
-    batch = Batch(files=tuple(f.file.name for f in new))
-    batch.summary = {
-        "files_landed": len(landed),
-        "files_new": len(new),
-        "files_unchanged": len(landed) - len(new),
-        "files_rejected": len([f for f in new if not f.readable]),
-    }
-    if not new:
-        return batch
-
-    counts: dict[str, tuple[int, int]] = {}
-    row_reasons: Counter[str] = Counter()
-    reject_parts = [_file_rejects(spark, [f for f in new if not f.readable])]
-    for family in schema.FAMILIES:
-        readable = [f for f in new if f.readable and f.family == family.name]
-        if not readable:
-            continue
-        parsed = bronze.parse_files(spark, family, readable, ssn_key).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        batch._cached.append(parsed)
-        # Materialize the cache while line numbers are exact (one file per partition).
-        started = time.monotonic()
-        with bronze.spark_conf(spark, bronze.ONE_FILE_PER_PARTITION):
-            per_file = parsed.groupBy("source_file", "reject_reason").count().collect()
-        log.info("parsed %d %s files in %.1fs", len(readable), family.name, time.monotonic() - started)
-        for r in per_file:
-            accepted, rejected = counts.get(r["source_file"], (0, 0))
-            if r["reject_reason"] is None:
-                accepted += r["count"]
-            else:
-                rejected += r["count"]
-                row_reasons[r["reject_reason"]] += r["count"]
-            counts[r["source_file"]] = (accepted, rejected)
-        batch.accepted[family.name] = bronze.accepted_rows(parsed, family)
-        batch.accepted_files[family.name] = tuple(f.file.name for f in readable)
-        reject_parts.append(bronze.rejected_rows(parsed, family))
-
-    rejects = reject_parts[0]
-    for part in reject_parts[1:]:
-        rejects = rejects.unionByName(part)
-    batch.rejects = rejects
-    batch.ledger = _ledger_rows(spark, new, counts, run_id)
-    batch.summary["rows_read"] = sum(f.rows_read for f in new)
-    batch.summary["rows_accepted"] = sum(a for a, _ in counts.values())
-    batch.summary["rows_rejected"] = sum(r for _, r in counts.values())
-    batch.summary["rejects_by_reason"] = dict(
-        row_reasons + Counter(f.reason for f in new if not f.readable)
-    )
-    return batch

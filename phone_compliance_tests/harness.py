@@ -54,11 +54,12 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
     """The pure transforms end to end on a landing folder (no Dagster, no Delta): Gold by pair."""
     from phone_compliance import landing as landing_zone
     from phone_compliance import schema
+    from phone_compliance.spark import session_conf
     from phone_compliance.transforms import bronze, gold, silver
 
     inspected = landing_zone.inspect_all(landing_zone.list_landing(landing), workers=1)
     readable = [f for f in inspected if f.readable]
-    with bronze.spark_conf(spark, bronze.ONE_FILE_PER_PARTITION):
+    with session_conf(spark, bronze.ONE_FILE_PER_PARTITION):
         tables = {}
         for family in schema.FAMILIES:
             files = [f for f in readable if f.family == family.name]

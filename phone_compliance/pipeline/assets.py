@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from phone_compliance import delta, schema
-from phone_compliance.ingest import build_batch
+from phone_compliance.ingest import build_batch, ledger_rows, stored_counts
 from phone_compliance.pipeline.remote import REMOTE_EXECUTION
 from phone_compliance.pipeline.resources import (
     Appended,
@@ -20,7 +20,7 @@ from phone_compliance.pipeline.resources import (
     Upsert,
 )
 from phone_compliance.settings import ssn_hash_key
-from phone_compliance.transforms import gold, silver
+from phone_compliance.transforms import bronze, gold, silver
 
 KINDS = {"spark", "delta"}
 BRONZE = "bronze"
@@ -70,29 +70,46 @@ def bronze_ingest(
     """Ingest every landed file the ledger has not seen, exactly once (R1)."""
     session = spark.spark_session
     ledger = delta.read(session, lakehouse.uri(BRONZE, "file_ledger"), schema.FILE_LEDGER)
-    batch = build_batch(session, lakehouse.landing, ledger, ssn_hash_key(), context.run_id)
-    context.log.info(f"ingestion batch: {json.dumps(batch.summary, default=str)}")
+    batch = build_batch(session, lakehouse.landing, ledger, ssn_hash_key())
+    line_numbers = tuple(bronze.ONE_FILE_PER_PARTITION.items())
     for name, key in _FAMILY_KEYS.items():
         yield dg.Output(
-            FileBatch(batch.accepted.get(name), batch.accepted_files.get(name, ())),
+            FileBatch(batch.accepted.get(name), batch.accepted_files.get(name, ()), line_numbers),
             output_name=key.to_python_identifier(),
             metadata={"files_ingested": len(batch.accepted_files.get(name, ()))},
         )
     yield dg.Output(
-        FileBatch(batch.rejects, batch.files),
+        FileBatch(batch.rejects, batch.files, line_numbers),
         output_name=REJECTS_KEY.to_python_identifier(),
+    )
+    # Counted in the tables just written (each output is stored as it is yielded), then the ledger
+    # is written last: a crash before it leaves the files unrecorded, and their re-ingestion
+    # replaces (never duplicates) their rows.
+    stored = {
+        name: delta.read(session, lakehouse.uri(BRONZE, name), schema.BRONZE_SCHEMAS[name])
+        for name in batch.accepted
+    }
+    rejects = delta.read(session, lakehouse.uri(BRONZE, "rejects"), schema.REJECTS)
+    counts = stored_counts(stored, rejects, batch.files)
+    by_reason = (
+        rejects.filter(F.col("source_file").isin(*batch.files)).groupBy("reason").count().collect()
+        if batch.files
+        else []
+    )
+    summary = {
+        **batch.summary,
+        "rows_accepted": sum(a for a, _ in counts.values()),
+        "rows_rejected": sum(r for _, r in counts.values()),
+    }
+    context.log.info(f"ingestion batch: {json.dumps(summary)}")
+    yield dg.Output(
+        Appended(ledger_rows(session, batch.new, counts, context.run_id) if batch.new else None),
+        output_name=LEDGER_KEY.to_python_identifier(),
         metadata={
-            "rejects_by_reason": dg.MetadataValue.json(batch.summary.get("rejects_by_reason", {}))
+            **summary,
+            "rejects_by_reason": dg.MetadataValue.json({r["reason"]: r["count"] for r in by_reason}),
         },
     )
-    # The ledger is written last: a crash before it leaves the files unrecorded, and their
-    # re-ingestion replaces (never duplicates) their rows.
-    yield dg.Output(
-        Appended(batch.ledger),
-        output_name=LEDGER_KEY.to_python_identifier(),
-        metadata={k: v for k, v in batch.summary.items() if not isinstance(v, dict)},
-    )
-    batch.release()
 
 
 def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:

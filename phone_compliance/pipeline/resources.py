@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame
 from phone_compliance import delta, schema
 from phone_compliance.pipeline import remote
 from phone_compliance.settings import Settings, load_settings
-from phone_compliance.spark import build_spark_session, spark_config
+from phone_compliance.spark import build_spark_session, session_conf, spark_config
 
 
 class SparkResource(LazyPySparkResource):
@@ -52,6 +52,8 @@ class FileBatch:
 
     rows: DataFrame | None
     files: tuple[str, ...]
+    # Session confs the rows must be computed under (Bronze's line numbers need one).
+    spark_conf: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if isinstance(obj, FileBatch):
             if obj.rows is None or not obj.files:
                 return
-            delta.replace_files(obj.rows, uri, obj.files)
+            with session_conf(self.spark.spark_session, dict(obj.spark_conf)):
+                delta.replace_files(obj.rows, uri, obj.files)
         elif isinstance(obj, Appended):
             if obj.rows is None:
                 return

@@ -5,8 +5,7 @@ Every function here is DataFrame in, DataFrame out (or builds one from file path
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -43,26 +42,10 @@ _COMMON_FIELDS = {
 }
 
 
-@contextmanager
-def spark_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
-    """Set session confs for the duration of a block, restoring what was there."""
-    before = {key: spark.conf.get(key, None) for key in conf}
-    for key, value in conf.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in before.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
-
-
 def read_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
     """Every physical line of the files with its file name and 1-based line number (header = 1).
 
-    Must be evaluated under ONE_FILE_PER_PARTITION (see `spark_conf`).
+    Must be evaluated under ONE_FILE_PER_PARTITION (see `phone_compliance.spark.session_conf`).
     """
     index = F.monotonically_increasing_id().bitwiseAND(F.lit(_INDEX_IN_PARTITION))
     return spark.read.text(list(uris)).select(
