@@ -1,13 +1,19 @@
-"""The code location: every asset, check, job, sensor and resource, assembled in one place."""
+"""The code location: every asset, check, job, sensor and resource, assembled in one place.
+
+Local (the default): the landing-folder sensor (stopped until started) requests a whole-graph run.
+Production: the S3 landing sensor requests Bronze only, and declarative automation (its sensor on
+by default) makes Silver, Gold and the decision index follow each Bronze update.
+"""
 
 
 import dagster as dg
 
-from phone_compliance.pipeline.assets import ASSETS
+from phone_compliance.pipeline.assets import ASSETS, BRONZE
 from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
-from phone_compliance.pipeline.sensors import local_landing_sensor
+from phone_compliance.pipeline.sensors import local_landing_sensor, s3_landing_sensor
 from phone_compliance.pipeline.serving import decision_index
+from phone_compliance.settings import Settings, is_remote, load_settings
 
 # New files refresh the whole graph: Bronze ingests them, Silver, Gold and the index follow.
 refresh_decisions = dg.define_asset_job(
@@ -15,13 +21,48 @@ refresh_decisions = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Ingest new landed files and republish decisions (Bronze → Silver → Gold).",
 )
-
-defs = dg.Definitions(
-    assets=[*ASSETS, decision_index],
-    asset_checks=CHECKS,
-    jobs=[refresh_decisions],
-    sensors=[local_landing_sensor(refresh_decisions)],
-    resources=resources_for(),
-    # One SparkSession (one JVM) per run, shared by every step.
-    executor=dg.in_process_executor,
+# Only Bronze: what follows it is declarative automation's to run.
+ingest_landing = dg.define_asset_job(
+    "ingest_landing",
+    selection=dg.AssetSelection.groups(BRONZE),
+    description="Ingest new landed files into Bronze; Silver, Gold and the index follow.",
 )
+FOLLOWS_BRONZE = dg.AssetSelection.all() - dg.AssetSelection.groups(BRONZE)
+
+
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    """The code location of one deployment."""
+    settings = settings or load_settings()
+    if settings.production and is_remote(settings.landing):
+        landing_sensor = s3_landing_sensor(ingest_landing, settings)
+    else:
+        landing_sensor = local_landing_sensor(refresh_decisions, settings)
+    follow_bronze = dg.AutomationConditionSensorDefinition(
+        "decisions_follow_bronze",
+        target=FOLLOWS_BRONZE,
+        default_status=(
+            dg.DefaultSensorStatus.RUNNING
+            if settings.production
+            else dg.DefaultSensorStatus.STOPPED
+        ),
+        description="Materializes Silver, Gold and the decision index after Bronze updates.",
+    )
+    return dg.Definitions(
+        # Everything downstream of Bronze follows it (runs that include it are not repeated).
+        assets=dg.map_asset_specs(_follows_bronze, [*ASSETS, decision_index]),
+        asset_checks=CHECKS,
+        jobs=[refresh_decisions, ingest_landing],
+        sensors=[landing_sensor, follow_bronze],
+        resources=resources_for(settings),
+        # One SparkSession (one JVM) per run, shared by every step.
+        executor=dg.in_process_executor,
+    )
+
+
+def _follows_bronze(spec: dg.AssetSpec) -> dg.AssetSpec:
+    if spec.group_name == BRONZE:
+        return spec
+    return spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
+
+
+defs = build_defs()

@@ -1,22 +1,26 @@
-"""Sensors that request a Bronze run when new files land; the local and S3 ones share `new_files`."""
+"""Sensors that request a run when new files land: the landing-folder sensor and the S3 sensor
+differ only in how they list files and reach the ledger; every tick is decided once, by
+`landing_sensor_tick` (wait for a run in flight) and `landing_sensor_result` (what to request)."""
 
 
 import hashlib
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 import dagster as dg
 
 from phone_compliance import landing
 from phone_compliance.pipeline.assets import LEDGER_KEY
-from phone_compliance.settings import load_settings
+from phone_compliance.settings import Settings, is_remote, load_settings
 
 LEDGER_COLUMNS = ["source_file", "fingerprint"]
 
 
 def ledger_fingerprints(ledger_uri: str, storage_options: dict[str, str] | None = None):
-    """(name, fingerprint) of every recorded file version, read with delta-rs (no JVM in sensors)."""
+    """(name, fingerprint) of every recorded file version, read with delta-rs (no JVM here)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -62,6 +66,35 @@ def landing_sensor_result(
     )
 
 
+# A run in one of these states has its files still to record: do not request them again.
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def landing_sensor_tick(
+    context: dg.SensorEvaluationContext,
+    job_name: str,
+    landed: list[landing.LandingFile],
+    recorded: set[tuple[str, str]],
+) -> dg.SensorResult | dg.SkipReason:
+    """One evaluation of a landing sensor, wherever the files land.
+
+    While a run of the job is queued or running it waits: that run ingests every file the ledger
+    lacks when it starts, and two runs must never ingest the same files at once.
+    """
+    in_flight = context.instance.get_run_records(
+        dg.RunsFilter(job_name=job_name, statuses=_IN_FLIGHT), limit=1
+    )
+    if in_flight:
+        run_id = in_flight[0].dagster_run.run_id
+        return dg.SkipReason(f"run {run_id} of {job_name} is in flight; new files wait for it")
+    return landing_sensor_result(landed, recorded, context.cursor)
+
+
 def build_landing_sensor(
     name: str,
     list_files: Callable[[], list[landing.LandingFile]],
@@ -70,7 +103,7 @@ def build_landing_sensor(
     description: str,
     job: dg.JobDefinition | Any,
 ) -> dg.SensorDefinition:
-    """A sensor over one landing location: listing and ledger reading are what differ."""
+    """A sensor over a landing location that needs no resource to list (a folder)."""
 
     @dg.sensor(
         name=name,
@@ -80,14 +113,16 @@ def build_landing_sensor(
         job=job,
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        return landing_sensor_result(list_files(), recorded(), context.cursor)
+        return landing_sensor_tick(context, job.name, list_files(), recorded())
 
     return _sensor
 
 
-def local_landing_sensor(job: dg.JobDefinition | Any) -> dg.SensorDefinition:
+def local_landing_sensor(
+    job: dg.JobDefinition | Any, settings: Settings | None = None
+) -> dg.SensorDefinition:
     """Watches the local landing folder (`PHONE_COMPLIANCE_LANDING`)."""
-    settings = load_settings()
+    settings = settings or load_settings()
     ledger_uri = settings.table_uri(*LEDGER_KEY.path)
     return build_landing_sensor(
         "local_landing_sensor",
@@ -97,3 +132,76 @@ def local_landing_sensor(job: dg.JobDefinition | Any) -> dg.SensorDefinition:
         "Requests a refresh when files not yet in the ledger appear in the landing folder.",
         job,
     )
+
+
+def s3_landing_files(
+    bucket: str, prefix: str, objects: Iterable[Mapping[str, Any]]
+) -> list[landing.LandingFile]:
+    """Listed S3 objects that are delivered files: directly inside a family folder of the landing
+    prefix, described exactly as ingestion records them (the ETag is the fingerprint)."""
+    found = []
+    for obj in objects:
+        relpath = obj["Key"][len(prefix) :]
+        folder, _, name = relpath.partition("/")
+        if folder not in landing.FAMILY_FOLDERS or not name or "/" in name:
+            continue
+        found.append(
+            landing.LandingFile(
+                uri=f"s3a://{bucket}/{obj['Key']}",
+                relpath=relpath,
+                size=obj["Size"],
+                fingerprint=obj["ETag"].strip('"'),
+            )
+        )
+    return sorted(found, key=lambda f: f.relpath)
+
+
+def delta_rs_location(settings: Settings, uri: str) -> tuple[str, dict[str, str] | None]:
+    """A table URI as delta-rs reads it, and its storage options (endpoint, region; credentials
+    come from the AWS provider chain, as everywhere else)."""
+    if not is_remote(uri):
+        return uri, None
+    parsed = urlparse(uri)
+    options = {}
+    if settings.s3_endpoint:
+        options["AWS_ENDPOINT_URL"] = settings.s3_endpoint
+        options["AWS_ALLOW_HTTP"] = str(settings.s3_endpoint.startswith("http://")).lower()
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        options["AWS_REGION"] = region
+    return f"s3://{parsed.netloc}{parsed.path}", options
+
+
+def s3_landing_sensor(
+    job: dg.JobDefinition | Any, settings: Settings | None = None
+) -> dg.SensorDefinition:
+    """Watches the landing bucket (`PHONE_COMPLIANCE_LANDING=s3://bucket/prefix`) through
+    dagster-aws's S3 resource; the ledger is read from S3 with delta-rs."""
+    from dagster_aws.s3 import S3Resource
+    from dagster_aws.s3.sensor import get_objects
+
+    settings = settings or load_settings()
+    parsed = urlparse(settings.landing)
+    bucket, prefix = parsed.netloc, parsed.path.strip("/")
+    prefix = f"{prefix}/" if prefix else ""
+    ledger_uri, storage_options = delta_rs_location(
+        settings, settings.table_uri(*LEDGER_KEY.path)
+    )
+
+    @dg.sensor(
+        name="s3_landing_sensor",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"Requests Bronze when files not yet in the ledger land in {settings.landing}.",
+        job=job,
+    )
+    def _sensor(context: dg.SensorEvaluationContext, s3: S3Resource):
+        objects = get_objects(bucket, prefix, client=s3.get_client())
+        return landing_sensor_tick(
+            context,
+            job.name,
+            s3_landing_files(bucket, prefix, objects),
+            ledger_fingerprints(ledger_uri, storage_options),
+        )
+
+    return _sensor

@@ -1,0 +1,115 @@
+"""Fixtures of the production tests: a real S3 API (moto's server mode on 127.0.0.1), lakehouses
+in it, and the local Spark session pointed at it through s3a.
+
+Nothing here is mocked in-process: boto3, delta-rs and Spark's s3a all speak HTTP to the moto
+server, with moto's dummy credentials given through the standard AWS provider chain (environment
+variables, and the JVM's system properties because the session's JVM may predate them).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from phone_compliance.settings import Settings
+from phone_compliance_tests.conftest import lake_settings
+
+REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> str:
+    """One moto server for the session, on a free port of 127.0.0.1."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_endpoint, monkeypatch) -> str:
+    """The AWS provider chain and the project's S3 endpoint setting, pointed at moto."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**DUMMY_CREDENTIALS, "AWS_REGION": REGION,
+                        "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PHONE_COMPLIANCE_S3_ENDPOINT", moto_endpoint)
+    return moto_endpoint
+
+
+@pytest.fixture
+def s3_spark(spark, aws_env):
+    """The session's Spark, reaching moto through s3a (Hadoop settings can change at runtime)."""
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in {
+        "fs.s3a.endpoint": aws_env,
+        "fs.s3a.endpoint.region": REGION,
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": "false",
+    }.items():
+        hadoop.set(key, value)
+    system = spark.sparkContext._jvm.java.lang.System
+    system.setProperty("aws.accessKeyId", DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+    system.setProperty("aws.secretAccessKey", DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    system.setProperty("aws.region", REGION)
+    return spark
+
+
+@dataclass(frozen=True)
+class S3Lake:
+    """A bucket holding a landing zone and a warehouse, and a local folder to write files in."""
+
+    settings: Settings
+    bucket: str
+    staging: Path  # files.write() writes here; upload() delivers them to the landing prefix
+
+    def upload(self, *paths: Path) -> list[str]:
+        """Deliver files (all staged files when none are named) as the client would: PutObject."""
+        client = s3_client()
+        keys = []
+        for path in paths or sorted(p for p in self.staging.rglob("*") if p.is_file()):
+            key = f"landing/{path.relative_to(self.staging).as_posix()}"
+            client.put_object(Bucket=self.bucket, Key=key, Body=path.read_bytes())
+            keys.append(key)
+        return keys
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = s3_client().get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def s3_client():
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ["PHONE_COMPLIANCE_S3_ENDPOINT"],
+                        region_name=REGION)
+
+
+@pytest.fixture
+def s3_lake(aws_env, tmp_path, monkeypatch) -> S3Lake:
+    """A fresh bucket: landing under s3://<bucket>/landing, Delta tables under .../warehouse."""
+    bucket = f"lake-{uuid.uuid4().hex[:12]}"
+    s3_client().create_bucket(Bucket=bucket)
+    monkeypatch.setenv("PHONE_COMPLIANCE_INDEX", str(tmp_path / "index"))
+    settings = replace(
+        lake_settings(tmp_path),
+        landing=f"s3://{bucket}/landing",
+        warehouse=f"s3://{bucket}/warehouse",
+        s3_endpoint=aws_env,
+    )
+    staging = tmp_path / "delivered"
+    staging.mkdir()
+    return S3Lake(settings=settings, bucket=bucket, staging=staging)
