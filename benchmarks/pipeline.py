@@ -110,8 +110,10 @@ def main() -> None:
     total = time.monotonic() - started
     memory.stop()
 
-    print(f"\ndataset  {data_dir}: {len(manifest['files'])} files, {rows:,} rows, "
-          f"{size / 1e6:,.0f} MB compressed")
+    print(
+        f"\ndataset  {data_dir}: {len(manifest['files'])} files, {rows:,} rows, "
+        f"{size / 1e6:,.0f} MB compressed"
+    )
     print(f"result   {'success' if result.success else 'FAILED'}; warehouse {warehouse}")
     print("\nwall time per step (s)")
     for event in result.all_events:
@@ -120,8 +122,10 @@ def main() -> None:
             print(f"  {event.step_key:<60} {ms / 1000 if ms else float('nan'):8.1f}")
     print(f"\ntotal    {total:.1f} s from empty (Spark start-up included)")
     print(f"rows/s   {rows / total:,.0f}")
-    print(f"peak RSS python driver {memory.python_kb / 1024**2:.2f} GiB, "
-          f"Spark JVM {memory.jvm_kb / 1024**2:.2f} GiB")
+    print(
+        f"peak RSS python driver {memory.python_kb / 1024**2:.2f} GiB, "
+        f"Spark JVM {memory.jvm_kb / 1024**2:.2f} GiB"
+    )
 
 
 if __name__ == "__main__":

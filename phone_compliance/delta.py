@@ -1,4 +1,4 @@
-"""Delta table operations the pipeline needs, as plain functions over a SparkSession (no Dagster)."""
+"""Delta table operations the pipeline needs, as plain functions over a SparkSession."""
 
 from __future__ import annotations
 
@@ -48,8 +48,10 @@ def version(spark: SparkSession, uri: str) -> int | None:
 def last_operation_metrics(spark: SparkSession, uri: str) -> dict[str, Any]:
     """Delta's operation metrics (rows inserted, updated, …) of the latest commit."""
     row = DeltaTable.forPath(spark, uri).history(1).collect()[0]
-    return {"version": row["version"], **{k: int(v) for k, v in (row["operationMetrics"] or {}).items()
-            if v.isdigit()}}
+    return {
+        "version": row["version"],
+        **{k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()},
+    }
 
 
 def last_commit_note(spark: SparkSession, uri: str) -> str | None:
@@ -64,7 +66,7 @@ def overwrite(df: DataFrame, uri: str) -> None:
 
 
 def replace_files(df: DataFrame, uri: str, files: Sequence[str]) -> None:
-    """Atomically replace the rows of `files` with `df`, so re-ingesting a file never duplicates it."""
+    """Atomically replace the rows of `files` with `df`: re-ingesting never duplicates a file."""
     if not files:
         return
     if not exists(df.sparkSession, uri):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -61,8 +60,14 @@ class Batch:
 def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
     """Whole-file rejects (R1.3) as rejects rows with line 0 and no text."""
     rows = [
-        (f.file.name, f.family, date.fromisoformat(f.file_date) if f.file_date else None, 0, None,
-         f.reason)
+        (
+            f.file.name,
+            f.family,
+            date.fromisoformat(f.file_date) if f.file_date else None,
+            0,
+            None,
+            f.reason,
+        )
         for f in files
     ]
     return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.REJECTS)))

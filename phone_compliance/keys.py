@@ -1,4 +1,4 @@
-"""The pair key in pure Python: account numbers (R2) and phone numbers (R3), for decision inputs (R11).
+"""The pair key in pure Python: account numbers (R2) and phone numbers (R3), for inputs (R11).
 
 The pipeline applies the same rules with Spark functions (`transforms.bronze`); tests hold both to
 the same cases.

@@ -158,7 +158,8 @@ def inspect(file: LandingFile) -> InspectedFile:
         return rejected(schema.FILE_NO_HEADER)
     first = text.split(b"\n", 1)[0].split(b"\r", 1)[0]
     header = tuple(
-        name.strip().strip('"') for name in first.decode("utf-8", "replace").lstrip("\ufeff").split("|")
+        name.strip().strip('"')
+        for name in first.decode("utf-8", "replace").lstrip("\ufeff").split("|")
     )
     expected = parsed.family.columns
     if len(header) != len(expected) or set(header) != set(expected):

@@ -96,9 +96,7 @@ FAMILIES: tuple[Family, ...] = (ENROLLMENT, SNAPSHOT, CHANGE)
 FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
 
 # {TS} is 17 digits (YYYYMMDDHHMMSS + milliseconds); the family is matched by token only.
-FILE_NAME_RE = re.compile(
-    r"^(?P<prefix>.*?)-(?P<ts>\d{17})-(?P<rest>.+)_(?P<seq>\d+)\.csv\.gz$"
-)
+FILE_NAME_RE = re.compile(r"^(?P<prefix>.*?)-(?P<ts>\d{17})-(?P<rest>.+)_(?P<seq>\d+)\.csv\.gz$")
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def require_java() -> None:
     if major < REQUIRED_JAVA:
         raise JavaNotFound(
             f"Spark needs Java {REQUIRED_JAVA}: found {java} reporting "
-            f"{out.splitlines()[0] if out else 'nothing'!r}. Point JAVA_HOME at a JDK {REQUIRED_JAVA}."
+            f"{out.splitlines()[0] if out else 'nothing'!r}. "
+            f"Point JAVA_HOME at a JDK {REQUIRED_JAVA}."
         )
 
 

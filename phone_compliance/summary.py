@@ -13,7 +13,9 @@ def _counts(spark: SparkSession, settings: Settings) -> dict[str, int | None]:
     out = {}
     for path in schema.TABLES:
         uri = settings.table_uri(*path.split("/"))
-        out[path] = spark.read.format("delta").load(uri).count() if delta.exists(spark, uri) else None
+        out[path] = (
+            spark.read.format("delta").load(uri).count() if delta.exists(spark, uri) else None
+        )
     return out
 
 
@@ -55,6 +57,8 @@ def print_summary(result, settings: Settings, elapsed: float) -> None:
     failed = [c for c in checks if not c.passed]
     print(f"\nasset checks: {len(checks) - len(failed)} passed, {len(failed)} failed")
     for c in failed:
-        print(f"  FAILED {c.asset_check_key.to_user_string()} ({c.severity.value})"
-              f"{': ' + c.description if c.description else ''}")
-    print(f"\nask a decision: uv run phone-compliance check ACCOUNT PHONE\n")
+        print(
+            f"  FAILED {c.asset_check_key.to_user_string()} ({c.severity.value})"
+            f"{': ' + c.description if c.description else ''}"
+        )
+    print("\nask a decision: uv run phone-compliance check ACCOUNT PHONE\n")

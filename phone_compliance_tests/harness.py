@@ -67,14 +67,18 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
                 parsed = bronze.parse_files(spark, family, files, b"test-key")
                 tables[family.name] = bronze.accepted_rows(parsed, family)
             else:
-                tables[family.name] = delta.read(spark, "/nonexistent", schema.BRONZE_SCHEMAS[family.name])
+                tables[family.name] = delta.read(
+                    spark, "/nonexistent", schema.BRONZE_SCHEMAS[family.name]
+                )
         snapshots = {}
         for f in readable:
             if f.family == schema.SNAPSHOT.name:
                 snapshots.setdefault(date.fromisoformat(f.file_date), []).append(f.file.name)
         state = silver.reconcile(
             silver.evidence(
-                tables[schema.ENROLLMENT.name], tables[schema.SNAPSHOT.name], tables[schema.CHANGE.name]
+                tables[schema.ENROLLMENT.name],
+                tables[schema.SNAPSHOT.name],
+                tables[schema.CHANGE.name],
             ),
             snapshots,
         )

@@ -14,8 +14,14 @@ from phone_compliance import schema
 
 ENRLMT, SNAPSHOT, SUPPLFWD = "ENRLMT", "NON-FIN-BDL", "SUPPLFWD"
 RANK = {ENRLMT: 1, SNAPSHOT: 2, SUPPLFWD: 3}
-PERSONAL = {"ssn", "first_name", "last_name", "cnsmr_idntfr_ssn_txt", "cnsmr_nm_frst_txt",
-            "cnsmr_nm_lst_txt"}
+PERSONAL = {
+    "ssn",
+    "first_name",
+    "last_name",
+    "cnsmr_idntfr_ssn_txt",
+    "cnsmr_nm_frst_txt",
+    "cnsmr_nm_lst_txt",
+}
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,12 @@ def rows_from_files(landing) -> tuple[list[Row], set[date]]:
             fields = {h: v.strip() for h, v in zip(header, values, strict=True)}
             if _accepted(family, fields):
                 rows.append(
-                    Row(family, path.name, date.fromisoformat(parsed.file_date), parsed.file_ts,
-                        fields)
+                    Row(
+                        family,
+                        path.name,
+                        date.fromisoformat(parsed.file_date),
+                        parsed.file_ts,
+                        fields,
+                    )
                 )
     return rows, snapshot_dates

@@ -10,8 +10,8 @@ import pytest
 
 import datagen
 from phone_compliance import schema
-from phone_compliance.pipeline.serving import index_dir
 from phone_compliance.pipeline.resources import Lakehouse
+from phone_compliance.pipeline.serving import index_dir
 from phone_compliance.service.verify import verify_index
 from phone_compliance.settings import Settings
 from phone_compliance_tests import model

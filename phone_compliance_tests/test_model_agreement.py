@@ -36,10 +36,15 @@ changes = st.lists(
 def write_history(landing: Path, snaps, enrolls, chgs) -> None:
     """Files as the client sends them: snapshots on their date, others a few days after events."""
     for snap_day, rows in snaps.items():
-        f.write(landing, schema.SNAPSHOT, snap_day.isoformat(), [
-            f.snapshot(a, p, fl, cd, letter=le, cnsmr_phn_src_val_txt=src)
-            for (a, p), fl, cd, src, le in rows
-        ])
+        f.write(
+            landing,
+            schema.SNAPSHOT,
+            snap_day.isoformat(),
+            [
+                f.snapshot(a, p, fl, cd, letter=le, cnsmr_phn_src_val_txt=src)
+                for (a, p), fl, cd, src, le in rows
+            ],
+        )
     by_file: dict[date, list] = {}
     for (a, p), enrolled, src, lag in enrolls:
         row = f.enrollment(a, p, enrolled.isoformat(), phone_source=src)

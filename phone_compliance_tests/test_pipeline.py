@@ -21,10 +21,17 @@ PHONE = "2125550123"
 
 def _seed(landing: Path) -> None:
     f.write(landing, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "Y", "2020-01-20"), f.snapshot(B, PHONE), f.snapshot(C, PHONE),
-        "not|enough|fields",
-    ])
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            f.snapshot(A, PHONE, "Y", "2020-01-20"),
+            f.snapshot(B, PHONE),
+            f.snapshot(C, PHONE),
+            "not|enough|fields",
+        ],
+    )
     f.write(landing, schema.CHANGE, "2020-02-08", [f.change(B, PHONE, "2020-02-05", deleted="Y")])
 
 
@@ -38,8 +45,7 @@ def test_r1_ingestion_is_exactly_once_and_rejects_whole_files(spark, lake):
     truncated = f.write(landing, schema.CHANGE, "2020-02-15", [f.change(A, PHONE, "2020-02-10")])
     truncated.write_bytes(truncated.read_bytes()[:-10])
     (landing / "MAINTENANCE" / "README_2020.csv.gz").write_bytes(b"")
-    f.write(landing, schema.ENROLLMENT, "2020-02-20", ["a|b|c", "1|2|3"],
-            columns=("a", "b", "c"))
+    f.write(landing, schema.ENROLLMENT, "2020-02-20", ["a|b|c", "1|2|3"], columns=("a", "b", "c"))
     empty = landing / "ENROLLMENT" / schema.file_name(schema.ENROLLMENT, f.ts("2020-02-21"), 1)
     empty.write_bytes(b"")
 
@@ -47,8 +53,12 @@ def test_r1_ingestion_is_exactly_once_and_rejects_whole_files(spark, lake):
     assert first.success and failed_checks(first) == ["r1_reject_rate"]
     ledger = {r["source_file"]: r for r in table(spark, lake, "bronze/file_ledger").collect()}
     reasons = {r["reason"] for r in ledger.values() if r["status"] == schema.LEDGER_REJECTED}
-    assert reasons == {schema.FILE_BAD_GZIP, schema.FILE_BAD_NAME, schema.FILE_BAD_HEADER,
-                       schema.FILE_NO_HEADER}
+    assert reasons == {
+        schema.FILE_BAD_GZIP,
+        schema.FILE_BAD_NAME,
+        schema.FILE_BAD_HEADER,
+        schema.FILE_NO_HEADER,
+    }
     rejects = table(spark, lake, "bronze/rejects").collect()
     assert sorted((r["reason"], r["line_number"]) for r in rejects) == sorted(
         [(schema.REJECT_FIELD_COUNT, 5)] + [(reason, 0) for reason in reasons]
@@ -69,9 +79,12 @@ def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
     landing = Path(lake.landing)
     _seed(landing)
     assert run_pipeline(lake).success
-    path = f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "N", "2020-01-25"), f.snapshot(B, PHONE), f.snapshot(C, PHONE)
-    ])
+    path = f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [f.snapshot(A, PHONE, "N", "2020-01-25"), f.snapshot(B, PHONE), f.snapshot(C, PHONE)],
+    )
     assert run_pipeline(lake, accept_decision_flips=True).success
     snapshot_rows = table(spark, lake, "bronze/nonfin_snapshot")
     assert snapshot_rows.filter(f"source_file = '{path.name}'").count() == 3
@@ -84,17 +97,23 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
     landing = Path(lake.landing)
     _seed(landing)
     assert run_pipeline(lake).success
-    f.write(landing, schema.CHANGE, "2020-02-22", [
-        f.change(C, PHONE, "2020-02-20", consent="N", consent_date="2020-02-20")
-    ])
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-22",
+        [f.change(C, PHONE, "2020-02-20", consent="N", consent_date="2020-02-20")],
+    )
     assert run_pipeline(lake, accept_decision_flips=True).success  # 1 of 3 flips: > 5%
     uri = lake.table_uri("gold", "phone_consent")
     history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
     assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
     assert history["operationMetrics"]["numTargetRowsInserted"] == "0"
     changes = (
-        spark.read.format("delta").option("readChangeFeed", "true")
-        .option("startingVersion", history["version"]).load(uri).collect()
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", history["version"])
+        .load(uri)
+        .collect()
     )
     assert {(r["account_number"], r["_change_type"], r["reason"]) for r in changes} == {
         (C, "update_preimage", schema.ALLOWED),
@@ -112,8 +131,9 @@ def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp
     all_at_once = run_pipeline(lake, accept_snapshot_shrink=True, accept_decision_flips=True)
     assert all_at_once.success
 
-    other = Settings(**{**lake.__dict__, "landing": str(tmp_path / "l2"),
-                        "warehouse": str(tmp_path / "w2")})
+    other = Settings(
+        **{**lake.__dict__, "landing": str(tmp_path / "l2"), "warehouse": str(tmp_path / "w2")}
+    )
     files = sorted(landing.glob("*/*"), reverse=True)  # newest first, in two deliveries
     for batch in (files[:2], files[2:]):
         for src in batch:
@@ -157,8 +177,12 @@ def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, la
     bronze_row = table(spark, lake, "bronze/enrollment").collect()[0]
     key = hashlib.sha256(os.environ["PHONE_COMPLIANCE_SSN_HASH_KEY"].encode()).digest()
     assert bronze_row["ssn_hash"] == hashlib.sha256(key + b"078051120").hexdigest()
-    for path in ("bronze/enrollment", "bronze/nonfin_snapshot", "silver/pair_state",
-                 "gold/phone_consent"):
+    for path in (
+        "bronze/enrollment",
+        "bronze/nonfin_snapshot",
+        "silver/pair_state",
+        "gold/phone_consent",
+    ):
         rows = table(spark, lake, path).collect()
         text = " ".join(str(v) for r in rows for v in r.asDict().values())
         assert "078051120" not in text and "Zelda" not in text and "Quixote" not in text, path
@@ -186,8 +210,12 @@ def test_definitions_load_and_the_graph_is_as_reviewed():
         "bronze/supplfwd_change": [],
         "bronze/rejects": [],
         "bronze/file_ledger": [],
-        "silver/pair_state": ["bronze/enrollment", "bronze/file_ledger",
-                              "bronze/nonfin_snapshot", "bronze/supplfwd_change"],
+        "silver/pair_state": [
+            "bronze/enrollment",
+            "bronze/file_ledger",
+            "bronze/nonfin_snapshot",
+            "bronze/supplfwd_change",
+        ],
         "gold/phone_consent": ["bronze/file_ledger", "silver/pair_state"],
         "serving/decision_index": ["gold/phone_consent"],
     }

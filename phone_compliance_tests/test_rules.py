@@ -28,28 +28,44 @@ def d(text: str) -> date:
 
 
 def test_r1_1_bad_rows_are_evidence_of_nothing(spark, landing):
-    f.write(landing, schema.ENROLLMENT, "2020-01-05", [
-        f.enrollment(A, PHONE, "2020-01-03"),
-        f.enrollment(B, "555-0123", "2020-01-03"),  # R3: not normalizable
-        f.enrollment(B, PHONE, "2020-02-30"),  # not a date
-        f.enrollment(B, PHONE, "2020-01-03", consumer_legacy_identifier=A + "P"),  # R2 mismatch
-    ])
+    f.write(
+        landing,
+        schema.ENROLLMENT,
+        "2020-01-05",
+        [
+            f.enrollment(A, PHONE, "2020-01-03"),
+            f.enrollment(B, "555-0123", "2020-01-03"),  # R3: not normalizable
+            f.enrollment(B, PHONE, "2020-02-30"),  # not a date
+            f.enrollment(B, PHONE, "2020-01-03", consumer_legacy_identifier=A + "P"),  # R2 mismatch
+        ],
+    )
     got = decide(spark, landing)
     assert list(got) == [(A, E164)]
 
 
 def test_r2_r4_consumers_of_one_account_merge_into_one_pair(spark, landing):
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, letter="P"), f.snapshot(A, "(212) 555-0123", letter="S"),
-    ])
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            f.snapshot(A, PHONE, letter="P"),
+            f.snapshot(A, "(212) 555-0123", letter="S"),
+        ],
+    )
     assert list(decide(spark, landing)) == [(A, E164)]
 
 
 def test_r3_phone_formats_normalize_to_e164(spark, landing):
-    f.write(landing, schema.ENROLLMENT, "2020-01-05", [
-        f.enrollment(A, raw, "2020-01-03") for raw in
-        ("(212) 555-0123", "+1 212 555 0123", "12125550123", "212.555.0123")
-    ])
+    f.write(
+        landing,
+        schema.ENROLLMENT,
+        "2020-01-05",
+        [
+            f.enrollment(A, raw, "2020-01-03")
+            for raw in ("(212) 555-0123", "+1 212 555 0123", "12125550123", "212.555.0123")
+        ],
+    )
     assert list(decide(spark, landing)) == [(A, E164)]
 
 
@@ -65,7 +81,10 @@ def test_r5_soft_delete_after_presence_deletes(spark, landing):
     f.write(landing, schema.CHANGE, "2020-02-08", [f.change(A, PHONE, "2020-02-05", deleted="Y")])
     got = decide(spark, landing)[(A, E164)]
     assert (got["is_deleted"], got["delete_type"], got["deleted_at"]) == (
-        True, schema.SOFT_DELETE, d("2020-02-05"))
+        True,
+        schema.SOFT_DELETE,
+        d("2020-02-05"),
+    )
     assert got["reason"] == schema.DELETED and got["can_send_sms"] is False
 
 
@@ -79,17 +98,26 @@ def test_r5_same_day_deletion_beats_presence_whatever_the_source(spark, landing)
 
 def test_r5_phone_re_added_after_deletion_is_not_deleted(spark, landing):
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE)])
-    f.write(landing, schema.CHANGE, "2020-02-08", [
-        f.change(A, PHONE, "2020-02-05", deleted="Y"), f.change(A, PHONE, "2020-02-06")
-    ])
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [f.change(A, PHONE, "2020-02-05", deleted="Y"), f.change(A, PHONE, "2020-02-06")],
+    )
     got = decide(spark, landing)[(A, E164)]
     assert got["is_deleted"] is False and got["reason"] == schema.ALLOWED
 
 
 def test_r5_only_soft_deleted_rows_is_deleted_as_of_the_earliest(spark, landing):
-    f.write(landing, schema.CHANGE, "2020-02-08", [
-        f.change(A, PHONE, "2020-02-06", deleted="Y"), f.change(A, PHONE, "2020-02-04", deleted="Y")
-    ])
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [
+            f.change(A, PHONE, "2020-02-06", deleted="Y"),
+            f.change(A, PHONE, "2020-02-04", deleted="Y"),
+        ],
+    )
     got = decide(spark, landing)[(A, E164)]
     assert (got["delete_type"], got["deleted_at"]) == (schema.SOFT_DELETE, d("2020-02-04"))
 
@@ -123,8 +151,14 @@ def test_r6_snapshot_on_the_presence_date_that_omits_the_pair_deletes_it(spark, 
 
 def test_r6_a_snapshot_of_several_parts_is_one_snapshot(spark, landing):
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE)], seq=1)
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(B, PHONE)], seq=2,
-            stamp=f.ts("2020-02-01", "060500"))
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [f.snapshot(B, PHONE)],
+        seq=2,
+        stamp=f.ts("2020-02-01", "060500"),
+    )
     got = decide(spark, landing)
     assert not got[(A, E164)]["is_deleted"] and not got[(B, E164)]["is_deleted"]
 
@@ -152,46 +186,70 @@ def test_r7_not_deleted_carries_no_deletion_fields(spark, landing):
 
 def test_r8_attributes_come_from_the_latest_row(spark, landing):
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE)])
-    f.write(landing, schema.CHANGE, "2020-02-08", [
-        f.change(A, PHONE, "2020-02-05", cnsmr_phn_src_val_txt="THIRD_PARTY")
-    ])
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [f.change(A, PHONE, "2020-02-05", cnsmr_phn_src_val_txt="THIRD_PARTY")],
+    )
     got = decide(spark, landing)[(A, E164)]
     assert got["phone_source"] == "THIRD_PARTY" and got["reason"] == schema.NOT_CLIENT_SOURCED
 
 
 def test_r8_same_date_higher_source_rank_wins(spark, landing):
-    f.write(landing, schema.ENROLLMENT, "2020-02-03", [
-        f.enrollment(A, PHONE, "2020-02-01", phone_source="CONSUMER")
-    ])
+    f.write(
+        landing,
+        schema.ENROLLMENT,
+        "2020-02-03",
+        [f.enrollment(A, PHONE, "2020-02-01", phone_source="CONSUMER")],
+    )
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE)])
     assert decide(spark, landing)[(A, E164)]["phone_source"] == "CLIENT"
 
 
 def test_r8_unknown_source_is_kept_and_never_client(spark, landing):
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, cnsmr_phn_src_val_txt="client", cnsmr_phn_typ_val_txt="PAGER")
-    ])
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [f.snapshot(A, PHONE, cnsmr_phn_src_val_txt="client", cnsmr_phn_typ_val_txt="PAGER")],
+    )
     got = decide(spark, landing)[(A, E164)]
     assert (got["phone_source"], got["phone_type"]) == ("client", "PAGER")
     assert got["reason"] == schema.NOT_CLIENT_SOURCED
 
 
 def test_r8_ties_broken_by_row_text_not_read_order(spark, landing):
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, cnsmr_phn_id="1", cnsmr_phn_src_val_txt="CLIENT"),
-        f.snapshot(A, PHONE, cnsmr_phn_id="2", cnsmr_phn_src_val_txt="OTHER"),
-    ])
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            f.snapshot(A, PHONE, cnsmr_phn_id="1", cnsmr_phn_src_val_txt="CLIENT"),
+            f.snapshot(A, PHONE, cnsmr_phn_id="2", cnsmr_phn_src_val_txt="OTHER"),
+        ],
+    )
     assert decide(spark, landing)[(A, E164)]["phone_source"] == "OTHER"
 
 
 def test_r9_latest_consent_date_wins_and_n_wins_a_tie(spark, landing):
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "Y", "2020-01-10"), f.snapshot(B, PHONE, "Y", "2020-01-10")
-    ])
-    f.write(landing, schema.CHANGE, "2020-02-08", [
-        f.change(A, PHONE, "2020-02-05", consent="N", consent_date="2020-01-09"),  # older: loses
-        f.change(B, PHONE, "2020-02-05", consent="N", consent_date="2020-01-10"),  # tie: N wins
-    ])
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [f.snapshot(A, PHONE, "Y", "2020-01-10"), f.snapshot(B, PHONE, "Y", "2020-01-10")],
+    )
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [
+            f.change(
+                A, PHONE, "2020-02-05", consent="N", consent_date="2020-01-09"
+            ),  # older: loses
+            f.change(B, PHONE, "2020-02-05", consent="N", consent_date="2020-01-10"),  # tie: N wins
+        ],
+    )
     got = decide(spark, landing)
     assert got[(A, E164)]["has_sms_consent"] is True
     assert got[(B, E164)]["has_sms_consent"] is False
@@ -200,16 +258,23 @@ def test_r9_latest_consent_date_wins_and_n_wins_a_tie(spark, landing):
 
 def test_r9_empty_consent_date_uses_the_evidence_date(spark, landing):
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE, "N", "")])
-    f.write(landing, schema.CHANGE, "2020-02-08", [
-        f.change(A, PHONE, "2020-02-05", consent="Y", consent_date="2020-01-31")
-    ])
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [f.change(A, PHONE, "2020-02-05", consent="Y", consent_date="2020-01-31")],
+    )
     got = decide(spark, landing)[(A, E164)]
     assert (got["has_sms_consent"], got["sms_consent_updated_at"]) == (False, d("2020-02-01"))
 
 
 def test_r9_empty_flag_never_overrides_and_no_observation_is_null(spark, landing):
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE, "Y"), f.snapshot(B, PHONE)])
-    f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE, ""), f.snapshot(B, PHONE)])
+    f.write(
+        landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE, "Y"), f.snapshot(B, PHONE)]
+    )
+    f.write(
+        landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE, ""), f.snapshot(B, PHONE)]
+    )
     got = decide(spark, landing)
     assert got[(A, E164)]["has_sms_consent"] is True
     assert got[(B, E164)]["has_sms_consent"] is None and got[(B, E164)]["can_send_sms"] is True
@@ -217,14 +282,23 @@ def test_r9_empty_flag_never_overrides_and_no_observation_is_null(spark, landing
 
 def test_r10_reasons_follow_spec_order(spark, landing):
     # Not CLIENT and deleted and withdrawn: the first failing reason is NOT_CLIENT_SOURCED.
-    f.write(landing, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "N", cnsmr_phn_src_val_txt="CONSUMER"), f.snapshot(B, PHONE, "N")
-    ])
-    f.write(landing, schema.CHANGE, "2020-02-08", [
-        f.change(A, PHONE, "2020-02-05", deleted="Y", consent="N",
-                 cnsmr_phn_src_val_txt="CONSUMER"),
-        f.change(B, PHONE, "2020-02-05", deleted="Y", consent="N"),
-    ])
+    f.write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [f.snapshot(A, PHONE, "N", cnsmr_phn_src_val_txt="CONSUMER"), f.snapshot(B, PHONE, "N")],
+    )
+    f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [
+            f.change(
+                A, PHONE, "2020-02-05", deleted="Y", consent="N", cnsmr_phn_src_val_txt="CONSUMER"
+            ),
+            f.change(B, PHONE, "2020-02-05", deleted="Y", consent="N"),
+        ],
+    )
     got = decide(spark, landing)
     assert got[(A, E164)]["reason"] == schema.NOT_CLIENT_SOURCED
     assert got[(B, E164)]["reason"] == schema.DELETED

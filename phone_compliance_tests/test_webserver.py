@@ -37,9 +37,21 @@ def webserver(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port),
-         "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     client = DagsterGraphQLClient("127.0.0.1", port_number=port)
     deadline = time.monotonic() + 180
@@ -66,7 +78,15 @@ def test_code_location_loads_with_every_asset_and_check(webserver):
         time.sleep(1)
     assets = {"/".join(n["assetKey"]["path"]) for n in nodes}
     checks = {c["name"] for n in nodes for c in n["assetChecksOrError"].get("checks", [])}
-    assert {"bronze/enrollment", "silver/pair_state", "gold/phone_consent",
-            "serving/decision_index"} <= assets
-    assert {"r1_2_rows_conserved_per_file", "r13_snapshot_not_shrunk",
-            "r13_decision_flips_within_limit", "r12_index_agrees_with_gold"} <= checks
+    assert {
+        "bronze/enrollment",
+        "silver/pair_state",
+        "gold/phone_consent",
+        "serving/decision_index",
+    } <= assets
+    assert {
+        "r1_2_rows_conserved_per_file",
+        "r13_snapshot_not_shrunk",
+        "r13_decision_flips_within_limit",
+        "r12_index_agrees_with_gold",
+    } <= checks

@@ -1,5 +1,4 @@
-"""The asset graph: Bronze (one table per file family, rejects, ledger) → Silver pairs → Gold decisions."""
-
+"""The asset graph: Bronze (per file family, rejects, ledger) → Silver pairs → Gold decisions."""
 
 import json
 from collections.abc import Iterator
@@ -55,7 +54,9 @@ def _out(key: dg.AssetKey, description: str) -> tuple[str, dg.AssetOut]:
     outs=dict(
         [
             *[_out(k, _BRONZE_DESCRIPTIONS[name]) for name, k in _FAMILY_KEYS.items()],
-            _out(REJECTS_KEY, "Every row or file not accepted: file, line, raw text, reason (R1.2)."),
+            _out(
+                REJECTS_KEY, "Every row or file not accepted: file, line, raw text, reason (R1.2)."
+            ),
             _out(LEDGER_KEY, "One row per delivered file version: rows read, accepted, rejected."),
         ]
     ),
@@ -107,7 +108,9 @@ def bronze_ingest(
         output_name=LEDGER_KEY.to_python_identifier(),
         metadata={
             **summary,
-            "rejects_by_reason": dg.MetadataValue.json({r["reason"]: r["count"] for r in by_reason}),
+            "rejects_by_reason": dg.MetadataValue.json(
+                {r["reason"]: r["count"] for r in by_reason}
+            ),
         },
     )
 
@@ -116,8 +119,7 @@ def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:
     """R6: each snapshot date with a readable NON-FIN-BDL file, and its part files."""
     rows = (
         ledger.filter(
-            (F.col("family") == schema.SNAPSHOT.name)
-            & (F.col("status") == schema.LEDGER_INGESTED)
+            (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
         )
         .select("file_date", "source_file")
         .distinct()
@@ -147,9 +149,7 @@ def pair_state(
     enrollment: DataFrame, snapshot: DataFrame, change: DataFrame, ledger: DataFrame
 ) -> DataFrame:
     """Silver: the reconciled state of every pair, recomputed from all of Bronze."""
-    return silver.reconcile(
-        silver.evidence(enrollment, snapshot, change), snapshot_files(ledger)
-    )
+    return silver.reconcile(silver.evidence(enrollment, snapshot, change), snapshot_files(ledger))
 
 
 @dg.asset(

@@ -1,6 +1,5 @@
 """Asset checks: data quality per layer; blocking where failing would publish wrong decisions."""
 
-
 import json
 
 import dagster as dg
@@ -28,17 +27,15 @@ WARN = dg.AssetCheckSeverity.WARN
 def _table(spark: SparkResource, lakehouse: Lakehouse, key: dg.AssetKey):
     *layers, name = key.path
     path = "/".join(key.path)
-    return delta.read(spark.spark_session, lakehouse.uri("/".join(layers), name), schema.TABLES[path])
+    return delta.read(
+        spark.spark_session, lakehouse.uri("/".join(layers), name), schema.TABLES[path]
+    )
 
 
 @dg.asset_check(asset=LEDGER_KEY, blocking=True)
-def r1_2_rows_conserved_per_file(
-    spark: SparkResource, lakehouse: Lakehouse
-) -> dg.AssetCheckResult:
+def r1_2_rows_conserved_per_file(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
     """R1.2: for every file, rows read = rows accepted + rows rejected, counted in the tables."""
-    ledger = _table(spark, lakehouse, LEDGER_KEY).filter(
-        F.col("status") == schema.LEDGER_INGESTED
-    )
+    ledger = _table(spark, lakehouse, LEDGER_KEY).filter(F.col("status") == schema.LEDGER_INGESTED)
     stored = None
     for key in (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY, REJECTS_KEY):
         part = _table(spark, lakehouse, key).groupBy("source_file").count()
@@ -78,8 +75,11 @@ def r1_reject_rate(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckR
     return dg.AssetCheckResult(
         passed=rate <= MAX_REJECT_RATE,
         severity=WARN,
-        metadata={"reject_rate": rate, "threshold": MAX_REJECT_RATE,
-                  "rejects_by_reason": dg.MetadataValue.json(by_reason)},
+        metadata={
+            "reject_rate": rate,
+            "threshold": MAX_REJECT_RATE,
+            "rejects_by_reason": dg.MetadataValue.json(by_reason),
+        },
     )
 
 
@@ -94,10 +94,14 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
             "phone_technology": schema.PHONE_TECHNOLOGIES,
             "phone_source": schema.PHONE_SOURCES,
         }
-        counts = rows.agg(
-            *[F.count_if(~F.col(c).isin(*values)).alias(c) for c, values in domains.items()],
-            F.count_if(F.col("quality_score").isNull()).alias("quality_score_invalid"),
-        ).collect()[0].asDict()
+        counts = (
+            rows.agg(
+                *[F.count_if(~F.col(c).isin(*values)).alias(c) for c, values in domains.items()],
+                F.count_if(F.col("quality_score").isNull()).alias("quality_score_invalid"),
+            )
+            .collect()[0]
+            .asDict()
+        )
         return dg.AssetCheckResult(
             passed=not any(counts.values()),
             severity=WARN,
@@ -116,7 +120,9 @@ def r4_one_row_per_pair(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetC
     """R4: the pair is the unit of decision: exactly one row each."""
     rows = _silver_rows(spark, lakehouse)
     dupes = rows.groupBy(*schema.PAIR_KEY).count().filter(F.col("count") > 1).count()
-    return dg.AssetCheckResult(passed=dupes == 0, severity=ERROR, metadata={"duplicate_pairs": dupes})
+    return dg.AssetCheckResult(
+        passed=dupes == 0, severity=ERROR, metadata={"duplicate_pairs": dupes}
+    )
 
 
 @dg.asset_check(asset=PAIR_STATE_KEY, blocking=True)
@@ -138,9 +144,7 @@ def r7_deletion_fields_consistent(
     rows = _silver_rows(spark, lakehouse)
     carries = F.col("delete_type").isNotNull() & F.col("deleted_at").isNotNull()
     carries_none = F.col("delete_type").isNull() & F.col("deleted_at").isNull()
-    bad = rows.filter(
-        F.when(F.col("is_deleted"), ~carries).otherwise(~carries_none)
-    ).count()
+    bad = rows.filter(F.when(F.col("is_deleted"), ~carries).otherwise(~carries_none)).count()
     return dg.AssetCheckResult(passed=bad == 0, severity=ERROR, metadata={"inconsistent": bad})
 
 
@@ -167,9 +171,7 @@ def r13_snapshot_not_shrunk(
         .select("file_date")
         .distinct()
     )
-    pairs = snapshot.groupBy("file_date").agg(
-        F.count_distinct(*schema.PAIR_KEY).alias("pairs")
-    )
+    pairs = snapshot.groupBy("file_date").agg(F.count_distinct(*schema.PAIR_KEY).alias("pairs"))
     sizes = sorted(
         (r["file_date"], r["pairs"] or 0)
         for r in readable.join(pairs, on="file_date", how="left").collect()

@@ -1,4 +1,4 @@
-"""The serving index: Gold exported by Spark, built into the decision service's memory-mapped index."""
+"""The serving index: Gold exported by Spark, built into the service's memory-mapped index."""
 
 import os
 import tempfile

@@ -1,4 +1,4 @@
-"""Bronze: delivered rows, typed and validated, with lineage; rows that cannot be trusted become rejects (R1).
+"""Bronze: delivered rows, typed and validated, with lineage; untrusted rows become rejects (R1).
 
 Every function here is DataFrame in, DataFrame out (or builds one from file paths); no Dagster.
 """
@@ -82,7 +82,10 @@ def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
         "line_number",
         "raw_text",
         (F.size("_fields") == len(header)).alias("_field_count_ok"),
-        *[F.coalesce(F.trim(F.get("_fields", i)), F.lit("")).alias(name) for i, name in enumerate(header)],
+        *[
+            F.coalesce(F.trim(F.get("_fields", i)), F.lit("")).alias(name)
+            for i, name in enumerate(header)
+        ],
     )
 
 
@@ -119,7 +122,9 @@ def keyed_hash(value: Column, key: bytes) -> Column:
     compared, never verified as a MAC, so length extension does not apply; half the cost on the
     hottest path of Bronze.
     """
-    return F.when(value != "", F.sha2(F.concat(F.lit(bytearray(key)), F.encode(value, "UTF-8")), 256))
+    return F.when(
+        value != "", F.sha2(F.concat(F.lit(bytearray(key)), F.encode(value, "UTF-8")), 256)
+    )
 
 
 def _first_failure(checks: Sequence[tuple[Column, str]]) -> Column:
@@ -136,7 +141,9 @@ def parse_family(
     """
     fields = split_fields(lines.filter(F.col("line_number") > 1), header)
     is_enrollment = family is schema.ENROLLMENT
-    common = {ours: F.col(theirs[0 if is_enrollment else 1]) for ours, theirs in _COMMON_FIELDS.items()}
+    common = {
+        ours: F.col(theirs[0 if is_enrollment else 1]) for ours, theirs in _COMMON_FIELDS.items()
+    }
     # The delivered row in canonical column order with personal fields blanked: R8's last tie-break.
     row_text = F.concat_ws(
         "|", *[F.lit("") if c in _PERSONAL_FIELDS else F.col(c) for c in family.columns]
@@ -191,8 +198,10 @@ def parse_family(
             }
             checks += [
                 (F.col("record_date").isNotNull(), schema.REJECT_DATE),
-                (F.col("soft_delete_flag").isin(*schema.SOFT_DELETE_FLAGS),
-                 schema.REJECT_SOFT_DELETE_FLAG),
+                (
+                    F.col("soft_delete_flag").isin(*schema.SOFT_DELETE_FLAGS),
+                    schema.REJECT_SOFT_DELETE_FLAG,
+                ),
             ]
     typed = fields.select(
         "source_file",

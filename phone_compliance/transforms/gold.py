@@ -1,4 +1,4 @@
-"""Gold: the decision per pair (R10) with its lineage (R12), and what changed since the last publish."""
+"""Gold: the decision per pair (R10) with its lineage (R12), and what a publish would flip."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Silver: evidence from Bronze (SPEC §4) reconciled into one state per pair (R4–R9).
 
-One pass of aggregations over the evidence: no per-snapshot joins, no Python UDFs. Every aggregate is
+One pass of aggregations over the evidence: no per-snapshot joins, no Python UDFs. Each aggregate is
 a max or min, so exact duplicate rows count once (R1.4) and read order never matters (R12).
 """
 
@@ -146,8 +146,9 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
     soft = F.col("kind") == SOFT_DELETED
     is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
     per_pair = ev.groupBy("account_number", "phone_number").agg(
-        F.max(F.when(present, F.struct("evidence_date", "source_rank", "file_ts", "source_file")))
-        .alias("presence"),
+        F.max(
+            F.when(present, F.struct("evidence_date", "source_rank", "file_ts", "source_file"))
+        ).alias("presence"),
         F.max(F.when(present & is_snapshot, F.col("evidence_date"))).alias("last_in_snapshot"),
         F.collect_set(F.when(soft, F.struct("evidence_date", "source_file"))).alias("soft"),
         _latest_row(ev).alias("latest"),
