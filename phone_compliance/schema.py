@@ -327,3 +327,9 @@ def names(schema: Schema) -> list[str]:
 def ddl(schema: Schema) -> str:
     """Spark DDL for a schema, e.g. 'account_number STRING, phone_number STRING'."""
     return ", ".join(f"{name} {typ}" for name, typ in schema)
+
+
+# The Gold fields a found pair carries beside its key and its decision (can_send_sms, reason).
+GOLD_PAIR_FIELDS = tuple(
+    name for name in names(GOLD_DECISION) if name not in (*PAIR_KEY, "can_send_sms", "reason")
+)

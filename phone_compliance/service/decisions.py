@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from phone_compliance import schema
 from phone_compliance.schema import (
     ALLOWED,
     CONSENT_WITHDRAWN,
@@ -27,24 +28,7 @@ if TYPE_CHECKING:
     from phone_compliance.service.index import DecisionIndex
 
 # The Gold fields a found pair carries, in GOLD_DECISION order (keys, decision and reason aside).
-PAIR_FIELDS = (
-    "phone_source",
-    "has_sms_consent",
-    "sms_consent_updated_at",
-    "is_deleted",
-    "delete_type",
-    "deleted_at",
-    "phone_type",
-    "phone_status",
-    "phone_technology",
-    "quality_score",
-    "attributes_file",
-    "presence_file",
-    "latest_present_date",
-    "deletion_file",
-    "consent_file",
-    "content_hash",
-)
+PAIR_FIELDS = schema.GOLD_PAIR_FIELDS
 
 # Evidence roles: which Gold file column and which Gold date column back each part of R10.
 ROLE_FIELDS = {

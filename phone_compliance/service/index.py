@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from phone_compliance import schema
 from phone_compliance.keys import normalize_account, normalize_phone
 from phone_compliance.schema import DECISION_REASONS, NOT_FOUND
 from phone_compliance.service.decisions import Decision
@@ -66,24 +67,7 @@ BOOL_FIELDS = ("has_sms_consent", "is_deleted")
 DATE_FIELDS = ("sms_consent_updated_at", "deleted_at", "latest_present_date")
 INT_FIELDS = ("quality_score",)
 HASH_FIELD = "content_hash"
-ROW_FIELDS = (
-    "phone_source",
-    "has_sms_consent",
-    "sms_consent_updated_at",
-    "is_deleted",
-    "delete_type",
-    "deleted_at",
-    "phone_type",
-    "phone_status",
-    "phone_technology",
-    "quality_score",
-    "attributes_file",
-    "presence_file",
-    "latest_present_date",
-    "deletion_file",
-    "consent_file",
-    "content_hash",
-)
+ROW_FIELDS = schema.GOLD_PAIR_FIELDS
 
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _REASON_CODE = {reason: code for code, reason in enumerate(DECISION_REASONS)}
