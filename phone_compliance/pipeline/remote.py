@@ -66,11 +66,7 @@ def databricks_step_launcher(
     def config_fn(_: Any) -> dict[str, Any]:
         return launcher_config(settings, deployment if deployment is not None else _deployment())
 
-    return databricks_pyspark_step_launcher.configured(
-        config_fn,
-        config_schema={},
-        name="databricks_step_launcher",
-    )
+    return databricks_pyspark_step_launcher.configured(config_fn, config_schema={})
 
 
 def launcher_config(settings: Settings, deployment: Mapping[str, Any]) -> dict[str, Any]:

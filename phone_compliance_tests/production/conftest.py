@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
-from phone_compliance.settings import Settings
+from phone_compliance.settings import PROJECT_ROOT, Settings
 from phone_compliance_tests.conftest import lake_settings
 
 REGION = "us-east-1"
@@ -113,3 +115,46 @@ def s3_lake(aws_env, tmp_path, monkeypatch) -> S3Lake:
     staging = tmp_path / "delivered"
     staging.mkdir()
     return S3Lake(settings=settings, bucket=bucket, staging=staging)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> dict[str, str]:
+    """A real PostgreSQL server on 127.0.0.1 (.ci/postgres.sh: Debian's package, started here when
+    not running already, and stopped at the end if it was started here)."""
+    script = PROJECT_ROOT / ".ci" / "postgres.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"no PostgreSQL server: .ci/postgres.sh failed: {done.stderr.strip()[-500:]}")
+    *settings, state = done.stdout.split()
+    yield dict(line.split("=", 1) for line in settings)
+    if state == "started":
+        subprocess.run(["bash", str(script), "stop"], check=True)
+
+
+@pytest.fixture
+def production_instance(postgres, tmp_path, monkeypatch):
+    """The Dagster instance of production: deploy/dagster/dagster.yaml as shipped, on a fresh
+    database of the PostgreSQL server, through dagster-postgres."""
+    import dagster as dg
+    import psycopg2
+
+    database = f"dagster_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(
+        host=postgres["DAGSTER_PG_HOST"], port=postgres["DAGSTER_PG_PORT"],
+        user=postgres["DAGSTER_PG_USERNAME"], password=postgres["DAGSTER_PG_PASSWORD"],
+        dbname=postgres["DAGSTER_PG_DB"],
+    )
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {database}")
+    for name, value in {**postgres, "DAGSTER_PG_DB": database}.items():
+        monkeypatch.setenv(name, value)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster" / "dagster.yaml", home / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+        admin.cursor().execute(f"DROP DATABASE {database} WITH (FORCE)")
+        admin.close()

@@ -14,7 +14,8 @@ PHONE = "2125550123"
 
 def test_graph_runs_on_s3_and_a_redelivered_file_replaces_its_rows(s3_spark, s3_lake):
     spark, lake = s3_spark, s3_lake.settings
-    f.write(s3_lake.staging, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
+    staging = s3_lake.staging
+    f.write(staging, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
     snapshot = f.write(s3_lake.staging, schema.SNAPSHOT, "2020-02-01", [
         f.snapshot(A, PHONE, "Y", "2020-01-20"), f.snapshot(B, PHONE), "not|enough|fields",
     ])

@@ -68,8 +68,9 @@ def test_many_files_at_once_make_one_idempotent_run_and_the_ledger_stops_them(s3
 
     keys = _deliver(s3_lake, MANY)
     client = s3_client()
-    for noise in ("landing/README.txt", "landing/ENROLLMENT/old/x.csv.gz", "elsewhere/ENROLLMENT/y"):
-        client.put_object(Bucket=s3_lake.bucket, Key=noise, Body=b"not a delivery")
+    noise = ("landing/README.txt", "landing/ENROLLMENT/old/x.csv.gz", "elsewhere/ENROLLMENT/y")
+    for key in noise:
+        client.put_object(Bucket=s3_lake.bucket, Key=key, Body=b"not a delivery")
 
     first = _evaluate(sensor, instance, s3_lake)
     assert isinstance(first, dg.SensorResult) and len(first.run_requests) == 1
