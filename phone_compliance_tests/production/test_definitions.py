@@ -1,0 +1,121 @@
+"""The code location of each world: which sensors, jobs and resources `PHONE_COMPLIANCE_ENV`
+selects, and that Silver, Gold and the decision index follow Bronze by declarative automation."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from phone_compliance.definitions import build_defs
+from phone_compliance.pipeline.assets import (
+    CHANGE_KEY,
+    ENROLLMENT_KEY,
+    LEDGER_KEY,
+    PAIR_STATE_KEY,
+    PHONE_CONSENT_KEY,
+    REJECTS_KEY,
+    SNAPSHOT_KEY,
+)
+from phone_compliance.pipeline.remote import (
+    ON_CLUSTER_ENV,
+    REMOTE_EXECUTION,
+    databricks_step_launcher,
+    launcher_config,
+)
+from phone_compliance.pipeline.serving import DECISION_INDEX_KEY
+from phone_compliance_tests.conftest import lake_settings
+
+BRONZE_KEYS = [ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY, REJECTS_KEY, LEDGER_KEY]
+
+
+@pytest.fixture
+def production(tmp_path):
+    return replace(lake_settings(tmp_path), env="production", landing="s3://landing/",
+                   warehouse="s3://lakehouse/warehouse")
+
+
+def _sensors(defs: dg.Definitions) -> dict[str, dg.SensorDefinition]:
+    return {s.name: s for s in defs.get_repository_def().sensor_defs}
+
+
+def test_local_world_is_unchanged(tmp_path):
+    defs = build_defs(lake_settings(tmp_path))
+    sensors = _sensors(defs)
+    assert sensors["local_landing_sensor"].job_name == "refresh_decisions"
+    assert sensors["local_landing_sensor"].default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensors["decisions_follow_bronze"].default_status == dg.DefaultSensorStatus.STOPPED
+    assert "s3" not in defs.resources
+    # Remote execution is nothing: every step runs in the run's own process, on local Spark.
+    assert defs.resources[REMOTE_EXECUTION].resource_fn(None) is None
+
+
+def test_production_world_watches_s3_and_follows_bronze_automatically(production):
+    defs = build_defs(production)
+    sensors = _sensors(defs)
+    assert set(sensors) == {"s3_landing_sensor", "decisions_follow_bronze"}
+    assert sensors["s3_landing_sensor"].job_name == "ingest_landing"
+    assert sensors["decisions_follow_bronze"].default_status == dg.DefaultSensorStatus.RUNNING
+    assert "s3" in defs.resources
+    ingest = defs.resolve_job_def("ingest_landing")
+    assert ingest.asset_layer.executable_asset_keys == set(BRONZE_KEYS)
+
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        assert first.total_requested == 0  # Bronze never ran: nothing to follow
+        for key in BRONZE_KEYS:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        requested = {key for key in (PAIR_STATE_KEY, PHONE_CONSENT_KEY, DECISION_INDEX_KEY)
+                     if after.get_requested_partitions(key)}
+        assert requested == {PAIR_STATE_KEY, PHONE_CONSENT_KEY, DECISION_INDEX_KEY}
+        assert not any(after.get_requested_partitions(key) for key in BRONZE_KEYS)
+
+
+def test_the_launcher_configuration_completes_the_deployment_file(production, monkeypatch):
+    """The deployment file names the workspace's cluster; the code adds where data lives, the
+    project's libraries, the secret scope and the package to ship, and the result is a valid
+    configuration of dagster-databricks' launcher."""
+    deployment = {"step_launcher": {
+        "run_config": {"cluster": {"new": {
+            "spark_version": "17.3.x-scala2.13",
+            "nodes": {"node_types": {"node_type_id": "m6id.xlarge"}},
+            "size": {"autoscale": {"min_workers": 1, "max_workers": 8}},
+        }}, "libraries": [{"pypi": {"package": "isal==1.7.0"}}]},
+        "env_variables": {"EXTRA": "1"},
+    }}
+    config = launcher_config(production, deployment)
+    assert config["env_variables"] == {
+        "PHONE_COMPLIANCE_ENV": "production",
+        "PHONE_COMPLIANCE_LANDING": "s3://landing/",
+        "PHONE_COMPLIANCE_WAREHOUSE": "s3://lakehouse/warehouse",
+        "PHONE_COMPLIANCE_SHUFFLE_PARTITIONS": "2",
+        ON_CLUSTER_ENV: "databricks",
+        "EXTRA": "1",
+    }
+    packages = [lib["pypi"]["package"] for lib in config["run_config"]["libraries"]]
+    assert "isal==1.7.0" in packages and not any(p.startswith("isal==") for p in packages[1:])
+    assert not any(p.startswith(("pyspark", "delta-spark")) for p in packages)
+    assert config["secrets_to_env_variables"] == [
+        {"name": "PHONE_COMPLIANCE_SSN_HASH_KEY", "scope": "phone-compliance",
+         "key": "ssn-hash-key"}
+    ]
+    assert config["databricks_token"] == {"env": "DATABRICKS_TOKEN"}  # never in a file
+    shipped = Path(config["local_dagster_job_package_path"])
+    assert [p.name for p in shipped.iterdir()] == ["phone_compliance"]
+
+    monkeypatch.setenv("DATABRICKS_HOST", "https://example.cloud.databricks.com")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "not-a-token")
+
+    @dg.asset(required_resource_keys={REMOTE_EXECUTION})
+    def heavy() -> None: ...
+
+    job = dg.define_asset_job("heavy").resolve(
+        asset_graph=dg.Definitions(
+            assets=[heavy],
+            resources={REMOTE_EXECUTION: databricks_step_launcher(production, deployment)},
+        ).get_repository_def().asset_graph
+    )
+    assert dg.validate_run_config(job) is not None
