@@ -282,7 +282,9 @@ def test_index_swap_under_concurrent_requests_loses_none(tmp_path: Path) -> None
         thread.join(timeout=30)
 
     assert failures == []
-    assert answers and answers[-1][0] == 5
+    # The newest build was served (a request already in flight on another thread may still
+    # answer from the build before it, so the last answer need not be version 5).
+    assert answers and any(v == 5 for v, _ in answers)
     versions = {v for v, _ in answers}
     assert {0, 5} <= versions and len(versions) >= 3  # swaps happened under traffic
     for version, reason in answers:  # every answer is consistent with the build it names
