@@ -15,6 +15,7 @@ secret) is filled in here, so that file holds only what differs per workspace.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
@@ -36,7 +37,8 @@ SSN_SECRET = {"name": "PHONE_COMPLIANCE_SSN_HASH_KEY", "scope": "phone-complianc
               "key": "ssn-hash-key"}
 # The Databricks runtime brings Spark and Delta; the launcher adds dagster, dagster-databricks,
 # dagster-pyspark and databricks-sdk itself; the UI packages are not needed on a cluster.
-_NOT_ON_CLUSTER = {"pyspark", "delta-spark", "dagster-webserver", "dagster-graphql", "uvicorn"}
+_NOT_ON_CLUSTER = {"pyspark", "delta-spark", "dagster-webserver", "dagster-graphql", "uvicorn",
+                   "dagster-databricks"}
 
 
 def on_cluster() -> bool:
@@ -105,18 +107,19 @@ def cluster_environment(settings: Settings) -> dict[str, str]:
 
 def _libraries(configured: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The project's own dependencies, pinned to the versions of this environment, after the
-    deployment's own list (which wins for a package it names)."""
+    deployment's own list (which wins for a package it names, pinned or not)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     named = {
-        lib["pypi"]["package"].split("==")[0].lower().replace("_", "-")
+        canonicalize_name(Requirement(lib["pypi"]["package"]).name)
         for lib in configured
         if "pypi" in lib
     }
     pinned = []
-    for requirement in requires("phone-compliance") or []:
-        if ";" in requirement:  # extras and markers: not runtime dependencies of the cluster
-            continue
-        name = requirement.split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip().lower()
-        if name in _NOT_ON_CLUSTER or name.startswith("dagster-databricks") or name in named:
+    for requirement in map(Requirement, requires("phone-compliance") or []):
+        name = canonicalize_name(requirement.name)
+        if requirement.marker or name in _NOT_ON_CLUSTER or name in named:
             continue
         pinned.append({"pypi": {"package": f"{name}=={version(name)}"}})
     return [*configured, *pinned]
@@ -127,6 +130,7 @@ def staged_package() -> Path:
     """A folder holding only the `phone_compliance` package, which the launcher zips per step."""
     package = Path(__file__).resolve().parents[1]
     root = Path(tempfile.mkdtemp(prefix="phone-compliance-package-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     shutil.copytree(package, root / package.name, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
