@@ -38,7 +38,7 @@ SSN_SECRET = {"name": "PHONE_COMPLIANCE_SSN_HASH_KEY", "scope": "phone-complianc
 # The Databricks runtime brings Spark and Delta; the launcher adds dagster, dagster-databricks,
 # dagster-pyspark and databricks-sdk itself; the UI packages are not needed on a cluster.
 _NOT_ON_CLUSTER = {"pyspark", "delta-spark", "dagster-webserver", "dagster-graphql", "uvicorn",
-                   "dagster-databricks"}
+                   "dagster-databricks", "dagster-postgres"}
 
 
 def on_cluster() -> bool:
