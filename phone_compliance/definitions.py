@@ -28,6 +28,16 @@ ingest_landing = dg.define_asset_job(
     description="Ingest new landed files into Bronze; Silver, Gold and the index follow.",
 )
 FOLLOWS_BRONZE = dg.AssetSelection.all() - dg.AssetSelection.groups(BRONZE)
+# Follow every update of what an asset reads, unless a blocking check failed on it: R1.2 and R13
+# stay blocking across runs, as they are inside one run.
+FOLLOW_UPDATES = (
+    dg.AutomationCondition.eager()
+    & ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.any_checks_match(
+            dg.AutomationCondition.check_failed(), blocking_only=True
+        )
+    )
+).with_label("eager, unless a blocking check failed upstream")
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -62,7 +72,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
 def _follows_bronze(spec: dg.AssetSpec) -> dg.AssetSpec:
     if spec.group_name == BRONZE:
         return spec
-    return spec.replace_attributes(automation_condition=dg.AutomationCondition.eager())
+    return spec.replace_attributes(automation_condition=FOLLOW_UPDATES)
 
 
 defs = build_defs()

@@ -61,6 +61,7 @@ def test_production_world_watches_s3_and_follows_bronze_automatically(production
     assert "s3" in defs.resources
     ingest = defs.resolve_job_def("ingest_landing")
     assert ingest.asset_layer.executable_asset_keys == set(BRONZE_KEYS)
+    assert "bronze__file_ledger_r1_2_rows_conserved_per_file" in ingest.graph.node_dict  # checks
 
     with dg.instance_for_test() as instance:
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
@@ -119,3 +120,17 @@ def test_the_launcher_configuration_completes_the_deployment_file(production, mo
         ).get_repository_def().asset_graph
     )
     assert dg.validate_run_config(job) is not None
+
+
+def test_a_failed_blocking_check_on_bronze_stops_what_follows(production):
+    defs = build_defs(production)
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+        for key in BRONZE_KEYS:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key))
+        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
+            asset_key=LEDGER_KEY, check_name="r1_2_rows_conserved_per_file", passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+        ))
+        after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+        assert after.total_requested == 0
