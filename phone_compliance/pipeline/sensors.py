@@ -123,11 +123,13 @@ def local_landing_sensor(
 ) -> dg.SensorDefinition:
     """Watches the local landing folder (`PHONE_COMPLIANCE_LANDING`)."""
     settings = settings or load_settings()
-    ledger_uri = settings.table_uri(*LEDGER_KEY.path)
+    ledger_uri, storage_options = delta_rs_location(
+        settings, settings.table_uri(*LEDGER_KEY.path)
+    )
     return build_landing_sensor(
         "local_landing_sensor",
         lambda: landing.list_landing(settings.landing),
-        lambda: ledger_fingerprints(ledger_uri),
+        lambda: ledger_fingerprints(ledger_uri, storage_options),
         dg.DefaultSensorStatus.STOPPED,
         "Requests a refresh when files not yet in the ledger appear in the landing folder.",
         job,
