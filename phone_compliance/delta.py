@@ -13,8 +13,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from phone_compliance import schema
+from phone_compliance.spark import session_conf
 
 log = logging.getLogger(__name__)
+
+_DEFAULT_STATS_COLUMNS = "spark.databricks.delta.properties.defaults.dataSkippingStatsColumns"
 
 
 @contextmanager
@@ -65,12 +68,20 @@ def overwrite(df: DataFrame, uri: str) -> None:
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
 
 
-def replace_files(df: DataFrame, uri: str, files: Sequence[str]) -> None:
-    """Atomically replace the rows of `files` with `df`: re-ingesting never duplicates a file."""
+def replace_files(
+    df: DataFrame, uri: str, files: Sequence[str], stats_columns: Sequence[str] = ()
+) -> None:
+    """Atomically replace the rows of `files` with `df`: re-ingesting never duplicates a file.
+
+    A new table keeps Delta's data-skipping statistics for `stats_columns` only (when given):
+    min/max over every long text column would cost more than writing the rows.
+    """
     if not files:
         return
     if not exists(df.sparkSession, uri):
-        with _timed("created", uri):
+        stats = [c for c in stats_columns if c in df.columns]
+        conf = {_DEFAULT_STATS_COLUMNS: ",".join(stats)} if stats else {}
+        with _timed("created", uri), session_conf(df.sparkSession, conf):
             df.write.format("delta").mode("append").save(uri)
         return
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)

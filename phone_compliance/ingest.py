@@ -44,17 +44,20 @@ class KnownFiles:
 
 @dataclass
 class Batch:
-    """One ingestion batch: Bronze rows per family and rejects, lazily parsed, not yet written."""
+    """One ingestion batch: Bronze rows per family, lazily parsed, not yet written."""
 
     new: list[InspectedFile] = field(default_factory=list)
     accepted: dict[str, DataFrame] = field(default_factory=dict)
-    accepted_files: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    rejects: DataFrame | None = None
+    readable: dict[str, list[InspectedFile]] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
 
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(f.file.name for f in self.new)
+
+    @property
+    def accepted_files(self) -> dict[str, tuple[str, ...]]:
+        return {name: tuple(f.file.name for f in files) for name, files in self.readable.items()}
 
 
 def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
@@ -77,7 +80,7 @@ def build_batch(spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: b
     """Inspect the files the ledger has not seen and plan the parse of the readable ones (R1).
 
     The frames are lazy: the writer computes each under `bronze.ONE_FILE_PER_PARTITION`, reading
-    every file once per table written; nothing is cached.
+    every file once; nothing is cached. Rejected rows come after (`rejects`).
     """
     known = KnownFiles.from_ledger(ledger)
     landed = list_landing(landing)
@@ -93,33 +96,55 @@ def build_batch(spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: b
         "files_rejected": len([f for f in batch.new if not f.readable]),
         "rows_read": sum(f.rows_read for f in batch.new),
     }
-    if not batch.new:
-        return batch
-    rejects = _file_rejects(spark, [f for f in batch.new if not f.readable])
     for family in schema.FAMILIES:
         readable = [f for f in batch.new if f.readable and f.family == family.name]
         if readable:
             parsed = bronze.parse_files(spark, family, readable, ssn_key)
             batch.accepted[family.name] = bronze.accepted_rows(parsed, family)
-            batch.accepted_files[family.name] = tuple(f.file.name for f in readable)
-            rejects = rejects.unionByName(bronze.rejected_rows(parsed, family))
-    batch.rejects = rejects
+            batch.readable[family.name] = readable
     return batch
 
 
-def stored_counts(
-    accepted: dict[str, DataFrame], rejects: DataFrame, files: tuple[str, ...]
-) -> dict[str, tuple[int, int]]:
-    """(accepted, rejected) rows per file as stored in the written tables (R1.2 conservation)."""
-    counts: dict[str, list[int]] = {name: [0, 0] for name in files}
+def accepted_counts(accepted: dict[str, DataFrame], files: tuple[str, ...]) -> dict[str, int]:
+    """Accepted rows per file as stored in the written Bronze tables."""
+    counts = dict.fromkeys(files, 0)
     wanted = F.col("source_file").isin(*files)
     for table in accepted.values():
         for r in table.filter(wanted).groupBy("source_file").count().collect():
-            counts[r["source_file"]][0] += r["count"]
-    rows = rejects.filter(wanted & (F.col("line_number") > 0)).groupBy("source_file", "reason")
-    for r in rows.count().collect():
-        counts[r["source_file"]][1] += r["count"]
-    return {name: (a, rj) for name, (a, rj) in counts.items()}
+            counts[r["source_file"]] += r["count"]
+    return counts
+
+
+def rejects(
+    spark: SparkSession, batch: Batch, accepted: dict[str, int], ssn_key: bytes
+) -> DataFrame:
+    """Whole-file rejects (R1.3) and the rejected rows (R1.1) of every file that has any.
+
+    A file whose stored accepted rows fall short of its rows read is parsed again for its rejects;
+    a clean file is read only once.
+    """
+    frame = _file_rejects(spark, [f for f in batch.new if not f.readable])
+    for family in schema.FAMILIES:
+        short = [
+            f
+            for f in batch.readable.get(family.name, [])
+            if accepted.get(f.file.name, 0) < f.rows_read
+        ]
+        if short:
+            parsed = bronze.parse_files(spark, family, short, ssn_key)
+            frame = frame.unionByName(bronze.rejected_rows(parsed, family))
+    return frame
+
+
+def stored_counts(
+    accepted: dict[str, int], rejects: DataFrame, files: tuple[str, ...]
+) -> dict[str, tuple[int, int]]:
+    """(accepted, rejected) rows per file as stored in the written tables (R1.2 conservation)."""
+    rejected = dict.fromkeys(files, 0)
+    rows = rejects.filter(F.col("source_file").isin(*files) & (F.col("line_number") > 0))
+    for r in rows.groupBy("source_file").count().collect():
+        rejected[r["source_file"]] += r["count"]
+    return {name: (accepted.get(name, 0), rejected[name]) for name in files}
 
 
 def ledger_rows(

@@ -238,6 +238,9 @@ BRONZE_SCHEMAS: dict[str, Schema] = {
     CHANGE.name: BRONZE_CHANGE,
 }
 
+# Bronze keeps Delta statistics for lineage and keys only: what its readers filter on (R12).
+BRONZE_STATS_COLUMNS = ("source_file", "file_date", "account_number", "phone_number", "line_number")
+
 REJECTS: Schema = (
     ("source_file", "STRING"),
     ("family", "STRING"),

@@ -9,7 +9,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from phone_compliance import delta, schema
-from phone_compliance.ingest import build_batch, ledger_rows, stored_counts
+from phone_compliance.ingest import (
+    accepted_counts,
+    build_batch,
+    ledger_rows,
+    rejects,
+    stored_counts,
+)
 from phone_compliance.pipeline.remote import REMOTE_EXECUTION
 from phone_compliance.pipeline.resources import (
     Appended,
@@ -71,29 +77,39 @@ def bronze_ingest(
     """Ingest every landed file the ledger has not seen, exactly once (R1)."""
     session = spark.spark_session
     ledger = delta.read(session, lakehouse.uri(BRONZE, "file_ledger"), schema.FILE_LEDGER)
-    batch = build_batch(session, lakehouse.landing, ledger, ssn_hash_key())
+    ssn_key = ssn_hash_key()
+    batch = build_batch(session, lakehouse.landing, ledger, ssn_key)
     line_numbers = tuple(bronze.ONE_FILE_PER_PARTITION.items())
+    accepted_files = batch.accepted_files
     for name, key in _FAMILY_KEYS.items():
         yield dg.Output(
-            FileBatch(batch.accepted.get(name), batch.accepted_files.get(name, ()), line_numbers),
+            FileBatch(batch.accepted.get(name), accepted_files.get(name, ()), line_numbers),
             output_name=key.to_python_identifier(),
-            metadata={"files_ingested": len(batch.accepted_files.get(name, ()))},
+            metadata={"files_ingested": len(accepted_files.get(name, ()))},
         )
-    yield dg.Output(
-        FileBatch(batch.rejects, batch.files, line_numbers),
-        output_name=REJECTS_KEY.to_python_identifier(),
-    )
-    # Counted in the tables just written (each output is stored as it is yielded), then the ledger
-    # is written last: a crash before it leaves the files unrecorded, and their re-ingestion
-    # replaces (never duplicates) their rows.
+    # Counted in the tables just written (each output is stored as it is yielded); a file short
+    # of rows is parsed again for its rejects. The ledger is written last: a crash before it
+    # leaves the files unrecorded, and their re-ingestion replaces (never duplicates) their rows.
     stored = {
         name: delta.read(session, lakehouse.uri(BRONZE, name), schema.BRONZE_SCHEMAS[name])
         for name in batch.accepted
     }
-    rejects = delta.read(session, lakehouse.uri(BRONZE, "rejects"), schema.REJECTS)
-    counts = stored_counts(stored, rejects, batch.files)
+    accepted = accepted_counts(stored, batch.files) if batch.files else {}
+    yield dg.Output(
+        FileBatch(
+            rejects(session, batch, accepted, ssn_key) if batch.new else None,
+            batch.files,
+            line_numbers,
+        ),
+        output_name=REJECTS_KEY.to_python_identifier(),
+    )
+    stored_rejects = delta.read(session, lakehouse.uri(BRONZE, "rejects"), schema.REJECTS)
+    counts = stored_counts(accepted, stored_rejects, batch.files)
     by_reason = (
-        rejects.filter(F.col("source_file").isin(*batch.files)).groupBy("reason").count().collect()
+        stored_rejects.filter(F.col("source_file").isin(*batch.files))
+        .groupBy("reason")
+        .count()
+        .collect()
         if batch.files
         else []
     )

@@ -1,6 +1,5 @@
 """Resources, chosen per deployment in one place (`resources_for`), from `PHONE_COMPLIANCE_ENV`."""
 
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +53,8 @@ class FileBatch:
     files: tuple[str, ...]
     # Session confs the rows must be computed under (Bronze's line numbers need one).
     spark_conf: tuple[tuple[str, str], ...] = ()
+    # The columns Delta keeps data-skipping statistics for, when the table is created.
+    stats_columns: tuple[str, ...] = schema.BRONZE_STATS_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             if obj.rows is None or not obj.files:
                 return
             with session_conf(self.spark.spark_session, dict(obj.spark_conf)):
-                delta.replace_files(obj.rows, uri, obj.files)
+                delta.replace_files(obj.rows, uri, obj.files, obj.stats_columns)
         elif isinstance(obj, Appended):
             if obj.rows is None:
                 return

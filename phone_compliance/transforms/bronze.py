@@ -6,6 +6,7 @@ Every function here is DataFrame in, DataFrame out (or builds one from file path
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -66,26 +67,33 @@ def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
     """Lines of files sharing `header` as trimmed text fields named by the header (match by name).
 
     Most lines hold no quote and split on every `|`; only a line with quotes splits on the pipes
-    outside them and unquotes its fields (SPEC §1: `"` only where needed, `""` inside).
+    outside them and unquotes its fields (SPEC §1: `"` only where needed, `""` inside). Fields are
+    unquoted one by one, not with a lambda over the array: higher-order functions have no code
+    generation and would run the whole split interpreted.
     """
     raw = F.col("raw_text")
-    quoted = F.transform(F.split(raw, _PIPE_OUTSIDE_QUOTES, -1), _unquote)
+    has_quote = F.instr(raw, '"') > 0
     # Split once per line in its own projection; the fields below only index the array.
     split = lines.select(
         "source_file",
         "line_number",
         "raw_text",
-        F.when(F.instr(raw, '"') > 0, quoted).otherwise(F.split(raw, r"\|", -1)).alias("_fields"),
+        has_quote.alias("_quoted"),
+        F.when(has_quote, F.split(raw, _PIPE_OUTSIDE_QUOTES, -1))
+        .otherwise(F.split(raw, r"\|", -1))
+        .alias("_fields"),
     )
+
+    def field(i: int) -> Column:
+        value = F.coalesce(F.trim(F.get("_fields", i)), F.lit(""))
+        return F.when(F.col("_quoted"), _unquote(value)).otherwise(value)
+
     return split.select(
         "source_file",
         "line_number",
         "raw_text",
         (F.size("_fields") == len(header)).alias("_field_count_ok"),
-        *[
-            F.coalesce(F.trim(F.get("_fields", i)), F.lit("")).alias(name)
-            for i, name in enumerate(header)
-        ],
+        *[field(i).alias(name) for i, name in enumerate(header)],
     )
 
 
@@ -245,18 +253,21 @@ def parse_files(
     parsed = parts[0]
     for part in parts[1:]:
         parsed = parsed.unionByName(part)
-    return with_file_lineage(parsed)
+    return with_file_lineage(parsed, file_dates(spark, files))
 
 
-def with_file_lineage(rows: DataFrame) -> DataFrame:
-    """Adds each row's file timestamp and file date, read from its file name (SPEC §1)."""
-    stamp = F.regexp_extract(F.col("source_file"), r"^.*?-([0-9]{17})-", 1)
-    return rows.withColumns(
-        {
-            "file_date": F.to_date(F.substring(stamp, 1, 8), "yyyyMMdd"),
-            "file_ts": stamp,
-        }
-    )
+def file_dates(spark: SparkSession, files: Sequence[InspectedFile]) -> DataFrame:
+    """Each file's name with the file date and file timestamp its name carries (SPEC §1)."""
+    rows = [(f.file.name, date.fromisoformat(f.file_date), f.file_ts) for f in files]
+    return spark.createDataFrame(rows, "source_file STRING, file_date DATE, file_ts STRING")
+
+
+def with_file_lineage(rows: DataFrame, files: DataFrame) -> DataFrame:
+    """Adds each row's file date and file timestamp from `file_dates` (a left join: no row lost).
+
+    A broadcast join: one hash lookup per row instead of a regular expression over its file name.
+    """
+    return rows.join(F.broadcast(files), on="source_file", how="left")
 
 
 def accepted_rows(parsed: DataFrame, family: schema.Family) -> DataFrame:
