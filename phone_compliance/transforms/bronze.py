@@ -67,33 +67,26 @@ def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
     """Lines of files sharing `header` as trimmed text fields named by the header (match by name).
 
     Most lines hold no quote and split on every `|`; only a line with quotes splits on the pipes
-    outside them and unquotes its fields (SPEC §1: `"` only where needed, `""` inside). Fields are
-    unquoted one by one, not with a lambda over the array: higher-order functions have no code
-    generation and would run the whole split interpreted.
+    outside them and unquotes its fields (SPEC §1: `"` only where needed, `""` inside).
     """
     raw = F.col("raw_text")
-    has_quote = F.instr(raw, '"') > 0
+    quoted = F.transform(F.split(raw, _PIPE_OUTSIDE_QUOTES, -1), _unquote)
     # Split once per line in its own projection; the fields below only index the array.
     split = lines.select(
         "source_file",
         "line_number",
         "raw_text",
-        has_quote.alias("_quoted"),
-        F.when(has_quote, F.split(raw, _PIPE_OUTSIDE_QUOTES, -1))
-        .otherwise(F.split(raw, r"\|", -1))
-        .alias("_fields"),
+        F.when(F.instr(raw, '"') > 0, quoted).otherwise(F.split(raw, r"\|", -1)).alias("_fields"),
     )
-
-    def field(i: int) -> Column:
-        value = F.coalesce(F.trim(F.get("_fields", i)), F.lit(""))
-        return F.when(F.col("_quoted"), _unquote(value)).otherwise(value)
-
     return split.select(
         "source_file",
         "line_number",
         "raw_text",
         (F.size("_fields") == len(header)).alias("_field_count_ok"),
-        *[field(i).alias(name) for i, name in enumerate(header)],
+        *[
+            F.coalesce(F.trim(F.get("_fields", i)), F.lit("")).alias(name)
+            for i, name in enumerate(header)
+        ],
     )
 
 
