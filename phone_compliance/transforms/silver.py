@@ -94,34 +94,24 @@ def evidence(enrollment: DataFrame, snapshot: DataFrame, change: DataFrame) -> D
     )
 
 
-def _latest_row(ev: DataFrame) -> Column:
-    """R8 order: latest date, higher source rank, later file timestamp, greater row text."""
-    return F.max(
-        F.struct(
-            F.col("evidence_date"),
-            F.col("source_rank"),
-            F.col("file_ts"),
-            F.col("row_text"),
-            *[F.col(c) for c in _ATTRIBUTES],
-            F.col("source_file"),
-        )
-    )
+# Phase one orders evidence by small ints (a hash aggregate); ties on them go to phase two.
+_RANKS = 4  # source ranks 1-3 fit below 4
 
 
-def _latest_consent() -> Column:
-    """R9: the consent observation with the latest consent date, `N` winning a tie."""
-    observed = F.col("consent_flag").isin("Y", "N")
+def _day_rank(day: Column) -> Column:
+    """R5/R8 order down to the source rank, as one int: evidence date, then source rank."""
+    return F.unix_date(day) * _RANKS + F.col("source_rank")
+
+
+def _consent_key() -> Column:
+    """R9 order down to the source rank, as one int: consent date, then `N` over `Y`, then rank."""
     consent_date = F.coalesce(F.col("consent_date"), F.col("evidence_date"))
-    observation = F.struct(
-        consent_date.alias("date"),
-        (F.col("consent_flag") == "N").alias("is_n"),
-        F.col("source_rank"),
-        F.col("file_ts"),
-        F.col("row_text"),
-        F.col("consent_flag").alias("flag"),
-        F.col("source_file"),
-    )
-    return F.max(F.when(observed, observation))
+    is_n = (F.col("consent_flag") == "N").cast("int")
+    return (F.unix_date(consent_date) * 2 + is_n) * _RANKS + F.col("source_rank")
+
+
+def _date_of(key: Column, per_day: int) -> Column:
+    return F.date_from_unix_date(F.floor(key / per_day).cast("int"))
 
 
 def _snapshot_literals(snapshots: Mapping[date, Sequence[str]]) -> tuple[Column, Column]:
@@ -141,33 +131,59 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
 
     `snapshots` maps each snapshot date (a date with at least one readable NON-FIN-BDL file, R6) to
     its file names.
+
+    Two passes over the evidence, both aggregations. Phase one keeps, per pair, the best
+    (date, rank) of its present, latest and consent evidence as ints: fixed-width buffers, so a
+    hash aggregate. Phase two keeps only the rows that reach those keys (about one per pair, plus
+    soft deletions on or after P) and breaks the remaining ties by file timestamp, row text and
+    file name. Ties never depend on read order (R12).
     """
     present = F.col("kind") == PRESENT
     soft = F.col("kind") == SOFT_DELETED
+    observed = F.col("consent_flag").isin("Y", "N")
     is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
-    per_pair = ev.groupBy("account_number", "phone_number").agg(
-        F.max(
-            F.when(present, F.struct("evidence_date", "source_rank", "file_ts", "source_file"))
-        ).alias("presence"),
+    pair = ["account_number", "phone_number"]
+    best = ev.groupBy(*pair).agg(
+        F.max(F.when(present, _day_rank(F.col("evidence_date")))).alias("p_key"),
         F.max(F.when(present & is_snapshot, F.col("evidence_date"))).alias("last_in_snapshot"),
-        F.collect_set(F.when(soft, F.struct("evidence_date", "source_file"))).alias("soft"),
-        _latest_row(ev).alias("latest"),
-        _latest_consent().alias("consent"),
+        F.max(_day_rank(F.col("evidence_date"))).alias("latest_key"),
+        F.max(F.when(observed, _consent_key())).alias("consent_key"),
+    )
+    p = _date_of(F.col("p_key"), _RANKS)
+    flags = {
+        "is_presence": present & (_day_rank(F.col("evidence_date")) == F.col("p_key")),
+        "is_latest": _day_rank(F.col("evidence_date")) == F.col("latest_key"),
+        "is_consent": observed & (_consent_key() == F.col("consent_key")),
+        # R5: soft deletions dated on or after P; with no present evidence at all, all count.
+        "is_soft_after_p": soft & (p.isNull() | (F.col("evidence_date") >= p)),
+    }
+    # The pair table is small (one row per pair, ~400k at the reference load): broadcast it.
+    candidates = (
+        ev.join(F.broadcast(best), on=pair)
+        .withColumns(flags)
+        .filter(F.greatest(*[F.col(f) for f in flags]))
+    )
+
+    def kept(flag: str, *fields: str) -> Column:
+        return F.when(F.col(flag), F.struct(*fields))
+
+    per_pair = candidates.groupBy(*pair, "p_key", "last_in_snapshot", "consent_key").agg(
+        F.max(kept("is_presence", "file_ts", "source_file")).alias("presence"),
+        F.max(kept("is_latest", "file_ts", "row_text", *_ATTRIBUTES, "source_file")).alias(
+            "latest"
+        ),
+        F.max(kept("is_consent", "file_ts", "row_text", "consent_flag", "source_file")).alias(
+            "consent"
+        ),
+        F.min(kept("is_soft_after_p", "evidence_date", "source_file")).alias("soft_delete"),
     )
 
     snapshot_dates, snapshot_files = _snapshot_literals(snapshots)
-    p = F.col("presence.evidence_date")
-    # R5: soft deletions dated on or after P; with no present evidence at all, every one counts.
-    soft_after_p = F.array_min(
-        F.filter("soft", lambda s: p.isNull() | (s.getField("evidence_date") >= p))
-    )
     # R6: the pair is absent from every snapshot after P, and from the one on P unless it is in it.
     in_snapshot_on_p = F.col("last_in_snapshot") == p
 
     def absent(d: Column) -> Column:
         return (d > p) | ((d == p) & ~F.coalesce(in_snapshot_on_p, F.lit(False)))
-
-    absent_since = F.array_min(F.filter(snapshot_dates, absent))
 
     state = per_pair.select(
         "account_number",
@@ -175,8 +191,10 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         "latest",
         "consent",
         "presence",
-        soft_after_p.alias("soft_delete"),
-        absent_since.alias("absent_since"),
+        "soft_delete",
+        p.alias("p"),
+        _date_of(F.col("consent_key"), 2 * _RANKS).alias("consent_date"),
+        F.array_min(F.filter(snapshot_dates, absent)).alias("absent_since"),
     )
     soft_date = F.col("soft_delete.evidence_date")
     hard_date = F.col("absent_since")
@@ -186,13 +204,13 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
     deletion_file = F.when(soft_first, F.col("soft_delete.source_file")).when(
         hard_date.isNotNull(), F.element_at(snapshot_files, hard_date)
     )
-    consent_flag = F.col("consent.flag")
+    consent_flag = F.col("consent.consent_flag")
     return state.select(
         "account_number",
         "phone_number",
         *[F.col(f"latest.{c}").alias(c) for c in _ATTRIBUTES],
         F.col("latest.source_file").alias("attributes_file"),
-        F.col("presence.evidence_date").alias("latest_present_date"),
+        F.col("p").alias("latest_present_date"),
         F.col("presence.source_file").alias("presence_file"),
         is_deleted.alias("is_deleted"),
         F.when(soft_first, F.lit(schema.SOFT_DELETE))
@@ -201,6 +219,6 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         F.when(soft_first, soft_date).otherwise(hard_date).alias("deleted_at"),
         deletion_file.alias("deletion_file"),
         F.when(consent_flag == "Y", True).when(consent_flag == "N", False).alias("has_sms_consent"),
-        F.col("consent.date").alias("sms_consent_updated_at"),
+        F.col("consent_date").alias("sms_consent_updated_at"),
         F.col("consent.source_file").alias("consent_file"),
     )
