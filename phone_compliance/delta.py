@@ -17,7 +17,7 @@ from phone_compliance.spark import session_conf
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_STATS_COLUMNS = "spark.databricks.delta.properties.defaults.dataSkippingStatsColumns"
+_DEFAULT_INDEXED_COLUMNS = "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols"
 
 
 @contextmanager
@@ -69,20 +69,20 @@ def overwrite(df: DataFrame, uri: str) -> None:
 
 
 def replace_files(
-    df: DataFrame, uri: str, files: Sequence[str], stats_columns: Sequence[str] = ()
+    df: DataFrame, uri: str, files: Sequence[str], partition_columns: Sequence[str] = ()
 ) -> None:
     """Atomically replace the rows of `files` with `df`: re-ingesting never duplicates a file.
 
-    A new table keeps Delta's data-skipping statistics for `stats_columns` only (when given):
-    min/max over every long text column would cost more than writing the rows.
+    A new table is partitioned by `partition_columns` and keeps no min/max statistics, only row
+    counts: partitioned by file (Bronze), replacing a file is a metadata operation and its
+    lineage costs nothing per row, while min/max over long text columns would cost more than
+    writing the rows.
     """
     if not files:
         return
     if not exists(df.sparkSession, uri):
-        stats = [c for c in stats_columns if c in df.columns]
-        conf = {_DEFAULT_STATS_COLUMNS: ",".join(stats)} if stats else {}
-        with _timed("created", uri), session_conf(df.sparkSession, conf):
-            df.write.format("delta").mode("append").save(uri)
+        with _timed("created", uri), session_conf(df.sparkSession, {_DEFAULT_INDEXED_COLUMNS: "0"}):
+            df.write.format("delta").mode("append").partitionBy(*partition_columns).save(uri)
         return
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     with _timed("replaced files of", uri):

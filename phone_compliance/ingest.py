@@ -79,7 +79,7 @@ def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
 def build_batch(spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: bytes) -> Batch:
     """Inspect the files the ledger has not seen and plan the parse of the readable ones (R1).
 
-    The frames are lazy: the writer computes each under `bronze.ONE_FILE_PER_PARTITION`, reading
+    The frames are lazy: the writer computes each under `bronze.read_conf(files)`, reading
     every file once; nothing is cached. Rejected rows come after (`rejects`).
     """
     known = KnownFiles.from_ledger(ledger)

@@ -238,8 +238,8 @@ BRONZE_SCHEMAS: dict[str, Schema] = {
     CHANGE.name: BRONZE_CHANGE,
 }
 
-# Bronze keeps Delta statistics for lineage and keys only: what its readers filter on (R12).
-BRONZE_STATS_COLUMNS = ("source_file", "file_date", "account_number", "phone_number", "line_number")
+# A Bronze table has one partition per delivered file: its lineage is stored once, not per row.
+BRONZE_PARTITION_COLUMNS = ("file_date", "file_ts", "source_file")
 
 REJECTS: Schema = (
     ("source_file", "STRING"),

@@ -78,6 +78,9 @@ def spark_config(settings: Settings, *, ui: bool = True) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.adaptive.enabled": "true",
+        # A Bronze write task holds one file, hence one partition: open its writer directly
+        # instead of sorting the rows by partition first.
+        "spark.sql.maxConcurrentOutputFileWriters": "4",
         # Credentials come from the standard AWS provider chain, never from config files.
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
             "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"

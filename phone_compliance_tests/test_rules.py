@@ -323,3 +323,27 @@ def test_r1_4_exact_duplicate_rows_count_once(spark, landing):
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [row, row, row])
     got = decide(spark, landing)
     assert len(got) == 1 and got[(A, E164)]["has_sms_consent"] is True
+
+
+@pytest.mark.parametrize("by_window", [False, True])
+def test_r1_2_every_line_keeps_its_file_and_line_number(spark, landing, by_window):
+    """Both ways of numbering lines (by position in a one-file partition, or by a window over
+    packed files) give every physical line its own file and 1-based line number."""
+    from phone_compliance.spark import session_conf
+    from phone_compliance.transforms import bronze
+
+    rows = {
+        day: [f"row {day} {i}" for i in range(n)]
+        for day, n in [("2020-02-01", 3), ("2020-03-01", 5)]
+    }
+    paths = [f.write(landing, schema.SNAPSHOT, day, lines) for day, lines in rows.items()]
+    conf = {} if by_window else bronze.ONE_FILE_PER_PARTITION
+    with session_conf(spark, conf):
+        got = bronze.read_lines(spark, [p.as_uri() for p in paths], by_window=by_window).collect()
+    header = "|".join(schema.SNAPSHOT.columns)
+    want = {
+        (p.name, i + 1, text)
+        for p, lines in zip(paths, rows.values(), strict=True)
+        for i, text in enumerate([header, *lines])
+    }
+    assert {(r["source_file"], r["line_number"], r["raw_text"]) for r in got} == want

@@ -79,11 +79,11 @@ def bronze_ingest(
     ledger = delta.read(session, lakehouse.uri(BRONZE, "file_ledger"), schema.FILE_LEDGER)
     ssn_key = ssn_hash_key()
     batch = build_batch(session, lakehouse.landing, ledger, ssn_key)
-    line_numbers = tuple(bronze.ONE_FILE_PER_PARTITION.items())
     accepted_files = batch.accepted_files
     for name, key in _FAMILY_KEYS.items():
+        conf = tuple(bronze.read_conf(batch.readable.get(name, [])).items())
         yield dg.Output(
-            FileBatch(batch.accepted.get(name), accepted_files.get(name, ()), line_numbers),
+            FileBatch(batch.accepted.get(name), accepted_files.get(name, ()), conf),
             output_name=key.to_python_identifier(),
             metadata={"files_ingested": len(accepted_files.get(name, ()))},
         )
@@ -99,7 +99,9 @@ def bronze_ingest(
         FileBatch(
             rejects(session, batch, accepted, ssn_key) if batch.new else None,
             batch.files,
-            line_numbers,
+            # Rejects are parsed per family; numbering by position needs this, a window does not.
+            tuple(bronze.ONE_FILE_PER_PARTITION.items()),
+            partition_columns=(),
         ),
         output_name=REJECTS_KEY.to_python_identifier(),
     )
@@ -120,7 +122,7 @@ def bronze_ingest(
     }
     context.log.info(f"ingestion batch: {json.dumps(summary)}")
     yield dg.Output(
-        Appended(ledger_rows(session, batch.new, counts, context.run_id) if batch.new else None),
+        Appended(ledger_rows(session, batch.new, counts, context.run.run_id) if batch.new else None),
         output_name=LEDGER_KEY.to_python_identifier(),
         metadata={
             **summary,

@@ -53,8 +53,8 @@ class FileBatch:
     files: tuple[str, ...]
     # Session confs the rows must be computed under (Bronze's line numbers need one).
     spark_conf: tuple[tuple[str, str], ...] = ()
-    # The columns Delta keeps data-skipping statistics for, when the table is created.
-    stats_columns: tuple[str, ...] = schema.BRONZE_STATS_COLUMNS
+    # How a new table is partitioned (Bronze: by delivered file).
+    partition_columns: tuple[str, ...] = schema.BRONZE_PARTITION_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             if obj.rows is None or not obj.files:
                 return
             with session_conf(self.spark.spark_session, dict(obj.spark_conf)):
-                delta.replace_files(obj.rows, uri, obj.files, obj.stats_columns)
+                delta.replace_files(obj.rows, uri, obj.files, obj.partition_columns)
         elif isinstance(obj, Appended):
             if obj.rows is None:
                 return

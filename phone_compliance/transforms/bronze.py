@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from phone_compliance import schema
@@ -18,6 +18,9 @@ from phone_compliance.landing import InspectedFile
 # files into one partition, so a row's index within its partition is its line number.
 ONE_FILE_PER_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 40)}
 _INDEX_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id's low 33 bits
+# Up to this many compressed bytes, a family's files are read several to a partition and numbered
+# by a window: a task per tiny file costs more than shuffling their few rows.
+SMALL_FILES_BYTES = 64 << 20
 # A `|` followed by an even number of quotes up to the end of the line is outside quotes.
 _PIPE_OUTSIDE_QUOTES = r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)'
 _PERSONAL_FIELDS = {
@@ -43,17 +46,35 @@ _COMMON_FIELDS = {
 }
 
 
-def read_lines(spark: SparkSession, uris: Sequence[str]) -> DataFrame:
+def numbered_by_window(files: Sequence[InspectedFile]) -> bool:
+    """True when `files` are few bytes in all: read packed, their lines numbered by a window."""
+    return sum(f.file.size for f in files) <= SMALL_FILES_BYTES
+
+
+def read_conf(files: Sequence[InspectedFile]) -> dict[str, str]:
+    """The session confs under which `parse_files(files)` must be evaluated."""
+    return {} if numbered_by_window(files) else ONE_FILE_PER_PARTITION
+
+
+def read_lines(spark: SparkSession, uris: Sequence[str], *, by_window: bool) -> DataFrame:
     """Every physical line of the files with its file name and 1-based line number (header = 1).
 
-    Must be evaluated under ONE_FILE_PER_PARTITION (see `phone_compliance.spark.session_conf`).
+    A partition reads its files one after the other, each from its first line, so a row's
+    position orders the lines of its file. Numbered by position alone (no shuffle), this must be
+    evaluated under ONE_FILE_PER_PARTITION (see `read_conf`); `by_window` numbers the lines of
+    each file by a window instead, under any partitioning.
     """
-    index = F.monotonically_increasing_id().bitwiseAND(F.lit(_INDEX_IN_PARTITION))
-    return spark.read.text(list(uris)).select(
+    position = F.monotonically_increasing_id()
+    lines = spark.read.text(list(uris)).select(
         F.col("_metadata.file_name").alias("source_file"),
-        (index + 1).alias("line_number"),
+        position.alias("_position"),
         F.col("value").alias("raw_text"),
     )
+    if by_window:
+        line = F.row_number().over(Window.partitionBy("source_file").orderBy("_position"))
+    else:
+        line = F.col("_position").bitwiseAND(F.lit(_INDEX_IN_PARTITION)) + 1
+    return lines.select("source_file", line.cast("bigint").alias("line_number"), "raw_text")
 
 
 def _unquote(field: Column) -> Column:
@@ -234,13 +255,21 @@ def parse_files(
 ) -> DataFrame:
     """All readable files of one family parsed, with lineage and `reject_reason` (R1.1, R1.2).
 
+    Evaluate it under `read_conf(files)`.
+
     Files are grouped by header so columns are matched by name, whatever their order (SPEC §1).
     """
     by_header: dict[tuple[str, ...], list[InspectedFile]] = {}
     for f in files:
         by_header.setdefault(f.header, []).append(f)
+    by_window = numbered_by_window(files)
     parts = [
-        parse_family(read_lines(spark, [f.file.uri for f in group]), family, header, ssn_key)
+        parse_family(
+            read_lines(spark, [f.file.uri for f in group], by_window=by_window),
+            family,
+            header,
+            ssn_key,
+        )
         for header, group in sorted(by_header.items())
     ]
     parsed = parts[0]
