@@ -100,7 +100,7 @@ def bronze_ingest(
             rejects(session, batch, accepted, ssn_key) if batch.new else None,
             batch.files,
             # Rejects are parsed per family; numbering by position needs this, a window does not.
-            tuple(bronze.ONE_FILE_PER_PARTITION.items()),
+            tuple((bronze.ONE_FILE_PER_PARTITION | bronze.PARSE_ONCE).items()),
             partition_columns=(),
         ),
         output_name=REJECTS_KEY.to_python_identifier(),
@@ -122,7 +122,9 @@ def bronze_ingest(
     }
     context.log.info(f"ingestion batch: {json.dumps(summary)}")
     yield dg.Output(
-        Appended(ledger_rows(session, batch.new, counts, context.run.run_id) if batch.new else None),
+        Appended(
+            ledger_rows(session, batch.new, counts, context.run.run_id) if batch.new else None
+        ),
         output_name=LEDGER_KEY.to_python_identifier(),
         metadata={
             **summary,

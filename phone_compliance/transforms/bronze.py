@@ -18,6 +18,15 @@ from phone_compliance.landing import InspectedFile
 # files into one partition, so a row's index within its partition is its line number.
 ONE_FILE_PER_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 40)}
 _INDEX_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id's low 33 bits
+# Left alone, Spark pushes the accepted-rows filter below the parse, inlining each column's
+# expression into the predicate: every row would be parsed twice, its split repeated per field.
+# Bronze plans keep their filters where they are written.
+PARSE_ONCE = {
+    "spark.sql.optimizer.excludedRules": ",".join(
+        f"org.apache.spark.sql.catalyst.optimizer.{rule}"
+        for rule in ("PushDownPredicates", "PushPredicateThroughNonJoin")
+    )
+}
 # Up to this many compressed bytes, a family's files are read several to a partition and numbered
 # by a window: a task per tiny file costs more than shuffling their few rows.
 SMALL_FILES_BYTES = 64 << 20
@@ -53,7 +62,7 @@ def numbered_by_window(files: Sequence[InspectedFile]) -> bool:
 
 def read_conf(files: Sequence[InspectedFile]) -> dict[str, str]:
     """The session confs under which `parse_files(files)` must be evaluated."""
-    return {} if numbered_by_window(files) else ONE_FILE_PER_PARTITION
+    return PARSE_ONCE if numbered_by_window(files) else ONE_FILE_PER_PARTITION | PARSE_ONCE
 
 
 def read_lines(spark: SparkSession, uris: Sequence[str], *, by_window: bool) -> DataFrame:
