@@ -1,6 +1,6 @@
 """Silver: evidence from Bronze (SPEC §4) reconciled into one state per pair (R4–R9).
 
-One pass of aggregations over the evidence: no per-snapshot joins, no Python UDFs. Each aggregate is
+Two aggregations over the evidence: no per-snapshot joins, no Python UDFs. Each aggregate is
 a max or min, so exact duplicate rows count once (R1.4) and read order never matters (R12).
 """
 
@@ -18,19 +18,6 @@ PRESENT = "present"
 SOFT_DELETED = "soft_deleted"
 
 _ATTRIBUTES = schema.names(schema.ATTRIBUTES)
-EVIDENCE_COLUMNS = [
-    "account_number",
-    "phone_number",
-    "evidence_date",
-    "source_rank",
-    "kind",
-    "source_file",
-    "file_ts",
-    "row_text",
-    *_ATTRIBUTES,
-    "consent_flag",
-    "consent_date",
-]
 
 
 def enrollment_evidence(enrollment: DataFrame) -> DataFrame:

@@ -267,13 +267,17 @@ def test_index_swap_under_concurrent_requests_loses_none(tmp_path: Path) -> None
     workers = [threading.Thread(target=hammer) for _ in range(4)]
     for w in workers:
         w.start()
+    def served(version: int) -> None:
+        """Wait (on answers, not on a clock) until some request was answered from `version`."""
+        until = time.monotonic() + 30
+        while time.monotonic() < until and not any(v == version for v, _ in answers[-200:]):
+            time.sleep(0.02)
+
     try:
         for version in range(1, 6):
-            time.sleep(0.3)
+            served(version - 1)  # each swap happens under traffic served by the build before
             publish(version)
-        seen_last = time.monotonic() + 30
-        while time.monotonic() < seen_last and not any(v == 5 for v, _ in answers[-50:]):
-            time.sleep(0.05)
+        served(5)
     finally:
         stop.set()
         for w in workers:
