@@ -95,6 +95,37 @@ CHANGE = Family(
 FAMILIES: tuple[Family, ...] = (ENROLLMENT, SNAPSHOT, CHANGE)
 FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
 
+# The delivered columns every family has, under our names: (ENRLMT's, the MAINTENANCE families').
+COMMON_FIELDS = {
+    "legacy_id": ("consumer_legacy_identifier", "cnsmr_idntfr_lgcy_txt"),
+    "agency_id": ("agency_id", "cnsmr_idntfr_agncy_id"),
+    "ssn": ("ssn", "cnsmr_idntfr_ssn_txt"),
+    "phone_raw": ("phone_number", "cnsmr_phn_nmbr_txt"),
+    "phone_type": ("phone_type", "cnsmr_phn_typ_val_txt"),
+    "phone_status": ("phone_status", "cnsmr_phn_stts_val_txt"),
+    "phone_source": ("phone_source", "cnsmr_phn_src_val_txt"),
+    "phone_technology": ("phone_technology", "cnsmr_phn_tchnlgy_typ_val_txt"),
+    "quality_score_raw": ("quality_score", "cnsmr_phn_qlty_score_nmbr"),
+}
+
+
+def common_field(family: Family, ours: str) -> str:
+    """The delivered column of `family` that holds the common field `ours`."""
+    return COMMON_FIELDS[ours][0 if family is ENROLLMENT else 1]
+
+
+# Delivered columns that never leave Bronze's parser (names) or leave it only hashed (SSN).
+PERSONAL_FIELDS = frozenset(
+    {
+        "ssn",
+        "first_name",
+        "last_name",
+        "cnsmr_idntfr_ssn_txt",
+        "cnsmr_nm_frst_txt",
+        "cnsmr_nm_lst_txt",
+    }
+)
+
 # {TS} is 17 digits (YYYYMMDDHHMMSS + milliseconds); the family is matched by token only.
 FILE_NAME_RE = re.compile(r"^(?P<prefix>.*?)-(?P<ts>\d{17})-(?P<rest>.+)_(?P<seq>\d+)\.csv\.gz$")
 
@@ -198,8 +229,9 @@ ATTRIBUTES: Schema = (
     ("quality_score", "INT"),
 )
 
-# Bronze keeps no names and the SSN only as a keyed hash. `row_text` is the delivered row with
-# its personal fields blanked: the last tie-break of R8 compares it (see README, "Personal data").
+# Bronze keeps no names and the SSN only as a keyed hash. With `phone_raw` (the phone as
+# delivered) it keeps every other delivered field, so Silver can rebuild a row's text with its
+# personal fields blanked for R8's last tie-break (see README, "Personal data").
 _BRONZE_COMMON: Schema = (
     ("account_number", "STRING"),
     ("consumer_type", "STRING"),
@@ -208,7 +240,7 @@ _BRONZE_COMMON: Schema = (
     ("phone_number", "STRING"),
     *ATTRIBUTES,
     ("quality_score_raw", "STRING"),
-    ("row_text", "STRING"),
+    ("phone_raw", "STRING"),
 )
 
 BRONZE_ENROLLMENT: Schema = (

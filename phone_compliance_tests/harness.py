@@ -59,7 +59,7 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
 
     inspected = landing_zone.inspect_all(landing_zone.list_landing(landing), workers=1)
     readable = [f for f in inspected if f.readable]
-    with session_conf(spark, bronze.ONE_FILE_PER_PARTITION | bronze.PARSE_ONCE):
+    with session_conf(spark, bronze.PER_FILE_CONF):
         tables = {}
         for family in schema.FAMILIES:
             files = [f for f in readable if f.family == family.name]

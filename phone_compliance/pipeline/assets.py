@@ -100,7 +100,7 @@ def bronze_ingest(
             rejects(session, batch, accepted, ssn_key) if batch.new else None,
             batch.files,
             # Rejects are parsed per family; numbering by position needs this, a window does not.
-            tuple((bronze.ONE_FILE_PER_PARTITION | bronze.PARSE_ONCE).items()),
+            tuple(bronze.PER_FILE_CONF.items()),
             partition_columns=(),
         ),
         output_name=REJECTS_KEY.to_python_identifier(),

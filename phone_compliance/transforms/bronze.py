@@ -27,32 +27,25 @@ PARSE_ONCE = {
         for rule in ("PushDownPredicates", "PushPredicateThroughNonJoin")
     )
 }
+# Parquet builds a dictionary for every column and drops it only once it overflows: columns
+# that are nearly unique per row group are written plain from the start.
+PLAIN_ENCODED = {
+    f"parquet.enable.dictionary#{column}": "false"
+    for column in (
+        "cnsmr_phn_id",
+        "cnsmr_phn_hst_id",
+        "account_number",
+        "ssn_hash",
+        "phone_number",
+        "phone_raw",
+        "raw_text",
+    )
+}
 # Up to this many compressed bytes, a family's files are read several to a partition and numbered
 # by a window: a task per tiny file costs more than shuffling their few rows.
 SMALL_FILES_BYTES = 64 << 20
 # A `|` followed by an even number of quotes up to the end of the line is outside quotes.
 _PIPE_OUTSIDE_QUOTES = r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)'
-_PERSONAL_FIELDS = {
-    "ssn",
-    "first_name",
-    "last_name",
-    "cnsmr_idntfr_ssn_txt",
-    "cnsmr_nm_frst_txt",
-    "cnsmr_nm_lst_txt",
-}
-
-# Each family's delivered columns under our names (R2: account numbers come from the legacy id).
-_COMMON_FIELDS = {
-    "legacy_id": ("consumer_legacy_identifier", "cnsmr_idntfr_lgcy_txt"),
-    "agency_id": ("agency_id", "cnsmr_idntfr_agncy_id"),
-    "ssn": ("ssn", "cnsmr_idntfr_ssn_txt"),
-    "phone_raw": ("phone_number", "cnsmr_phn_nmbr_txt"),
-    "phone_type": ("phone_type", "cnsmr_phn_typ_val_txt"),
-    "phone_status": ("phone_status", "cnsmr_phn_stts_val_txt"),
-    "phone_source": ("phone_source", "cnsmr_phn_src_val_txt"),
-    "phone_technology": ("phone_technology", "cnsmr_phn_tchnlgy_typ_val_txt"),
-    "quality_score_raw": ("quality_score", "cnsmr_phn_qlty_score_nmbr"),
-}
 
 
 def numbered_by_window(files: Sequence[InspectedFile]) -> bool:
@@ -60,9 +53,14 @@ def numbered_by_window(files: Sequence[InspectedFile]) -> bool:
     return sum(f.file.size for f in files) <= SMALL_FILES_BYTES
 
 
+PACKED_CONF = PARSE_ONCE | PLAIN_ENCODED
+# Right for any files; a family's small files alone may be read packed (`read_conf`).
+PER_FILE_CONF = ONE_FILE_PER_PARTITION | PACKED_CONF
+
+
 def read_conf(files: Sequence[InspectedFile]) -> dict[str, str]:
-    """The session confs under which `parse_files(files)` must be evaluated."""
-    return PARSE_ONCE if numbered_by_window(files) else ONE_FILE_PER_PARTITION | PARSE_ONCE
+    """The session confs under which `parse_files(files)` must be evaluated (and written)."""
+    return PACKED_CONF if numbered_by_window(files) else PER_FILE_CONF
 
 
 def read_lines(spark: SparkSession, uris: Sequence[str], *, by_window: bool) -> DataFrame:
@@ -172,13 +170,7 @@ def parse_family(
     """
     fields = split_fields(lines.filter(F.col("line_number") > 1), header)
     is_enrollment = family is schema.ENROLLMENT
-    common = {
-        ours: F.col(theirs[0 if is_enrollment else 1]) for ours, theirs in _COMMON_FIELDS.items()
-    }
-    # The delivered row in canonical column order with personal fields blanked: R8's last tie-break.
-    row_text = F.concat_ws(
-        "|", *[F.lit("") if c in _PERSONAL_FIELDS else F.col(c) for c in family.columns]
-    )
+    common = {ours: F.col(schema.common_field(family, ours)) for ours in schema.COMMON_FIELDS}
     values = {
         "account_number": F.col("account_number") if is_enrollment else F.lit(None),
         "consumer_type": F.substring(common["legacy_id"], 17, 1),
@@ -191,7 +183,7 @@ def parse_family(
         "phone_technology": common["phone_technology"],
         "quality_score": quality_score(common["quality_score_raw"]),
         "quality_score_raw": common["quality_score_raw"],
-        "row_text": row_text,
+        "phone_raw": common["phone_raw"],
         "_legacy_account": account_from_legacy(common["legacy_id"]),
     }
     account = F.col("_legacy_account")
@@ -254,7 +246,7 @@ def parse_family(
         "raw_text",
         reason.alias("reject_reason"),
     )
-    # Raw text is kept for rejects only (R1.2): accepted rows carry `row_text` already.
+    # Raw text is kept for rejects only (R1.2): accepted rows carry every field already.
     rejected = F.col("reject_reason").isNotNull()
     return judged.withColumn("raw_text", F.when(rejected, F.col("raw_text")))
 

@@ -20,6 +20,60 @@ SOFT_DELETED = "soft_deleted"
 _ATTRIBUTES = schema.names(schema.ATTRIBUTES)
 
 
+def _row_parts(record_id: str, soft_delete_flag: Column | None = None) -> list[Column]:
+    """The delivered fields, beside the attributes, that `_row_text` rebuilds a row from."""
+    return [
+        F.col(record_id).alias("record_id"),
+        "consumer_type",
+        "agency_id",
+        "phone_raw",
+        "quality_score_raw",
+        (soft_delete_flag if soft_delete_flag is not None else F.lit(None).cast("string")).alias(
+            "soft_delete_flag"
+        ),
+    ]
+
+
+def _delivered_field(family: schema.Family, column: str) -> Column:
+    """One delivered field of an evidence row of `family`, as its (trimmed) text."""
+    ours = {schema.common_field(family, o): o for o in schema.COMMON_FIELDS}.get(column)
+    if column in schema.PERSONAL_FIELDS:
+        return F.lit("")
+    if ours == "legacy_id":  # R2: accepted rows' legacy id is the account and its type letter
+        return F.concat("account_number", "consumer_type")
+    if ours is not None:
+        return F.col(ours)
+    by_column = {
+        "account_number": F.col("account_number"),
+        "cnsmr_phn_id": F.col("record_id"),
+        "cnsmr_phn_hst_id": F.col("record_id"),
+        "enrollment_date": F.date_format("evidence_date", "yyyy-MM-dd"),
+        "record_date": F.date_format("evidence_date", "yyyy-MM-dd"),
+        "cnsmr_phn_cnsnt_flg": F.col("consent_flag"),
+        "cnsmr_phn_cnsnt_dt": F.coalesce(F.date_format("consent_date", "yyyy-MM-dd"), F.lit("")),
+        "cnsmr_phn_sft_dlt_flg": F.col("soft_delete_flag"),
+    }
+    return by_column[column]
+
+
+def _row_text() -> Column:
+    """R8's last tie-break: the delivered row in its family's column order, personal fields blank.
+
+    Accepted fields are stored trimmed and dates strictly `YYYY-MM-DD`, so the text is rebuilt
+    exactly; only the few rows reaching phase two of `reconcile` pay for it.
+    """
+    rank = F.col("source_rank")
+    return F.coalesce(
+        *[
+            F.when(
+                rank == f.source_rank,
+                F.concat_ws("|", *[_delivered_field(f, c) for c in f.columns]),
+            )
+            for f in schema.FAMILIES
+        ]
+    )
+
+
 def enrollment_evidence(enrollment: DataFrame) -> DataFrame:
     """ENRLMT rows: *present* on their enrollment date, rank 1 (SPEC §4); they carry no consent."""
     return enrollment.select(
@@ -30,10 +84,10 @@ def enrollment_evidence(enrollment: DataFrame) -> DataFrame:
         F.lit(PRESENT).alias("kind"),
         "source_file",
         "file_ts",
-        "row_text",
         *_ATTRIBUTES,
         F.lit(None).cast("string").alias("consent_flag"),
         F.lit(None).cast("date").alias("consent_date"),
+        *_row_parts("account_number"),
     )
 
 
@@ -47,10 +101,10 @@ def snapshot_evidence(snapshot: DataFrame) -> DataFrame:
         F.lit(PRESENT).alias("kind"),
         "source_file",
         "file_ts",
-        "row_text",
         *_ATTRIBUTES,
         "consent_flag",
         "consent_date",
+        *_row_parts("cnsmr_phn_id"),
     )
 
 
@@ -65,10 +119,10 @@ def change_evidence(change: DataFrame) -> DataFrame:
         kind.alias("kind"),
         "source_file",
         "file_ts",
-        "row_text",
         *_ATTRIBUTES,
         "consent_flag",
         "consent_date",
+        *_row_parts("cnsmr_phn_hst_id", F.col("soft_delete_flag")),
     )
 
 
@@ -149,6 +203,7 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         ev.join(F.broadcast(best), on=pair)
         .withColumns(flags)
         .filter(F.greatest(*[F.col(f) for f in flags]))
+        .withColumn("row_text", _row_text())
     )
 
     def kept(flag: str, *fields: str) -> Column:
