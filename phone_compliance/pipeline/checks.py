@@ -172,9 +172,9 @@ def r13_snapshot_not_shrunk(
         .select("file_date")
         .distinct()
     )
-    # HyperLogLog, 1% relative error: a guard against a 20% shrink needs no exact count, and an
-    # exact one would shuffle every snapshot row.
-    pair = F.concat_ws("|", *schema.PAIR_KEY)
+    # HyperLogLog, 1% relative error, over a 64-bit hash of the pair: a guard against a 20% shrink
+    # needs no exact count, and an exact one would shuffle every snapshot row.
+    pair = F.xxhash64(*schema.PAIR_KEY)
     pairs = snapshot.groupBy("file_date").agg(
         F.approx_count_distinct(pair, rsd=SNAPSHOT_PAIRS_RSD).alias("pairs")
     )
