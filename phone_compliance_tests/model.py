@@ -14,14 +14,7 @@ from phone_compliance import schema
 
 ENRLMT, SNAPSHOT, SUPPLFWD = "ENRLMT", "NON-FIN-BDL", "SUPPLFWD"
 RANK = {ENRLMT: 1, SNAPSHOT: 2, SUPPLFWD: 3}
-PERSONAL = {
-    "ssn",
-    "first_name",
-    "last_name",
-    "cnsmr_idntfr_ssn_txt",
-    "cnsmr_nm_frst_txt",
-    "cnsmr_nm_lst_txt",
-}
+FAMILY = {ENRLMT: schema.ENROLLMENT, SNAPSHOT: schema.SNAPSHOT, SUPPLFWD: schema.CHANGE}
 
 
 @dataclass(frozen=True)
@@ -35,17 +28,8 @@ class Row:
     fields: dict
 
     def get(self, ours: str) -> str:
-        """A field by the ENRLMT name, read from whichever family's column holds it."""
-        names = {
-            "legacy": ("consumer_legacy_identifier", "cnsmr_idntfr_lgcy_txt"),
-            "phone": ("phone_number", "cnsmr_phn_nmbr_txt"),
-            "phone_type": ("phone_type", "cnsmr_phn_typ_val_txt"),
-            "phone_status": ("phone_status", "cnsmr_phn_stts_val_txt"),
-            "phone_source": ("phone_source", "cnsmr_phn_src_val_txt"),
-            "phone_technology": ("phone_technology", "cnsmr_phn_tchnlgy_typ_val_txt"),
-            "quality_score": ("quality_score", "cnsmr_phn_qlty_score_nmbr"),
-        }[ours]
-        return self.fields.get(names[0 if self.family == ENRLMT else 1], "").strip()
+        """A common field by our name (schema.COMMON_FIELDS), from this family's column."""
+        return self.fields.get(schema.common_field(FAMILY[self.family], ours), "").strip()
 
 
 def phone_e164(raw: str) -> str | None:
@@ -60,7 +44,7 @@ def phone_e164(raw: str) -> str | None:
 
 def pair_of(row: Row) -> tuple[str, str]:
     """R2 + R3 + R4: the pair a row is evidence for."""
-    return row.get("legacy")[:16], phone_e164(row.get("phone"))
+    return row.get("legacy_id")[:16], phone_e164(row.get("phone_raw"))
 
 
 def evidence_date(row: Row) -> date:
@@ -74,9 +58,10 @@ def evidence_date(row: Row) -> date:
 
 def row_text(row: Row) -> str:
     """The delivered row in canonical order with personal fields blanked (R8's last tie-break)."""
-    family = {ENRLMT: schema.ENROLLMENT, SNAPSHOT: schema.SNAPSHOT, SUPPLFWD: schema.CHANGE}
-    cols = family[row.family].columns
-    return "|".join("" if c in PERSONAL else row.fields.get(c, "").strip() for c in cols)
+    cols = FAMILY[row.family].columns
+    return "|".join(
+        "" if c in schema.PERSONAL_FIELDS else row.fields.get(c, "").strip() for c in cols
+    )
 
 
 def decide(rows: list[Row], snapshot_dates: set[date]) -> dict[tuple[str, str], dict]:
@@ -111,7 +96,7 @@ def _decide_pair(rows: list[Row], snapshot_dates: set[date]) -> dict:
 
     # R8: the latest row by date, rank, file timestamp, row text.
     latest = max(rows, key=lambda r: (evidence_date(r), RANK[r.family], r.file_ts, row_text(r)))
-    score = latest.get("quality_score")
+    score = latest.get("quality_score_raw")
     quality = int(score) if score.isdigit() and 1 <= int(score) <= 100 else None
 
     # R9: latest consent date, N winning a tie; no observation means NULL.
@@ -169,10 +154,10 @@ def _valid_date(text: str) -> bool:
 
 def _accepted(family: str, f: dict) -> bool:
     """R1.1 in plain Python."""
-    legacy = f.get("consumer_legacy_identifier" if family == ENRLMT else "cnsmr_idntfr_lgcy_txt")
+    legacy = f.get(schema.common_field(FAMILY[family], "legacy_id"))
     if not re.fullmatch(r"\d{16}[A-Z]", legacy):
         return False
-    phone = f.get("phone_number" if family == ENRLMT else "cnsmr_phn_nmbr_txt")
+    phone = f.get(schema.common_field(FAMILY[family], "phone_raw"))
     if phone_e164(phone) is None:
         return False
     if family == ENRLMT:
