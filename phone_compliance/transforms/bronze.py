@@ -104,7 +104,7 @@ def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
         "source_file",
         "line_number",
         "raw_text",
-        F.when(F.instr(raw, '"') > 0, quoted).otherwise(F.split(raw, r"\|", -1)).alias("_fields"),
+        F.when(raw.contains('"'), quoted).otherwise(F.split(raw, r"\|", -1)).alias("_fields"),
     )
     return split.select(
         "source_file",
