@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from phone_compliance import schema
+from phone_compliance import delta_log, schema
 from phone_compliance.landing import InspectedFile, LandingFile, inspect_all, list_landing
 from phone_compliance.transforms import bronze
 
@@ -30,8 +30,8 @@ class KnownFiles:
     checksums: frozenset[tuple[str, str]]
 
     @classmethod
-    def from_ledger(cls, ledger: DataFrame) -> KnownFiles:
-        rows = ledger.select("source_file", "fingerprint", "sha256").collect()
+    def from_ledger(cls, rows: list[dict]) -> KnownFiles:
+        """From the ledger's rows (its source_file, fingerprint and sha256 columns)."""
         return cls(
             fingerprints=frozenset((r["source_file"], r["fingerprint"]) for r in rows),
             checksums=frozenset((r["source_file"], r["sha256"]) for r in rows),
@@ -76,13 +76,12 @@ def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
     return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.REJECTS)))
 
 
-def build_batch(spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: bytes) -> Batch:
-    """Inspect the files the ledger has not seen and plan the parse of the readable ones (R1).
+LEDGER_COLUMNS = ["source_file", "fingerprint", "sha256"]
 
-    The frames are lazy: the writer computes each under `bronze.read_conf(files)`, reading
-    every file once; nothing is cached. Rejected rows come after (`rejects`).
-    """
-    known = KnownFiles.from_ledger(ledger)
+
+def plan_batch(landing: str, known: KnownFiles) -> Batch:
+    """Inspect the files the ledger has not seen (R1.3); no Spark, so it can run while Spark
+    starts. `parse_batch` then plans the parse of the readable ones."""
     landed = list_landing(landing)
     started = time.monotonic()
     inspected = inspect_all(known.unseen(landed))
@@ -96,23 +95,37 @@ def build_batch(spark: SparkSession, landing: str, ledger: DataFrame, ssn_key: b
         "files_rejected": len([f for f in batch.new if not f.readable]),
         "rows_read": sum(f.rows_read for f in batch.new),
     }
+    return batch
+
+
+def parse_batch(spark: SparkSession, batch: Batch, ssn_key: bytes) -> None:
+    """Plan the parse of the batch's readable files, one lazy frame per family (R1.1).
+
+    The writer computes each under `bronze.read_conf(files)`, reading every file once; nothing is
+    cached. Rejected rows come after (`rejects`).
+    """
     for family in schema.FAMILIES:
         readable = [f for f in batch.new if f.readable and f.family == family.name]
         if readable:
             parsed = bronze.parse_files(spark, family, readable, ssn_key)
             batch.accepted[family.name] = bronze.accepted_rows(parsed, family)
             batch.readable[family.name] = readable
-    return batch
 
 
-def accepted_counts(accepted: dict[str, DataFrame], files: tuple[str, ...]) -> dict[str, int]:
-    """Accepted rows per file as stored in the written Bronze tables."""
-    counts = dict.fromkeys(files, 0)
-    wanted = F.col("source_file").isin(*files)
-    for table in accepted.values():
-        for r in table.filter(wanted).groupBy("source_file").count().collect():
-            counts[r["source_file"]] += r["count"]
+def rows_per_file(spark: SparkSession, uri: str) -> dict[str, int]:
+    """Rows stored per delivered file in a Bronze table: from Delta's per-file row counts, or by
+    scanning when the log lacks one."""
+    counts = delta_log.rows_per_file(uri)
+    if counts is None:
+        table = spark.read.format("delta").load(uri)
+        rows = table.groupBy("source_file").count().collect()
+        counts = {r["source_file"]: r["count"] for r in rows}
     return counts
+
+
+def accepted_counts(stored: list[dict[str, int]], files: tuple[str, ...]) -> dict[str, int]:
+    """Accepted rows per file of this batch, from the written Bronze tables' `rows_per_file`."""
+    return {name: sum(table.get(name, 0) for table in stored) for name in files}
 
 
 def rejects(

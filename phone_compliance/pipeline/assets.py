@@ -2,18 +2,23 @@
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import dagster as dg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from phone_compliance import delta, schema
+from phone_compliance import delta, delta_log, schema
 from phone_compliance.ingest import (
+    LEDGER_COLUMNS,
+    KnownFiles,
     accepted_counts,
-    build_batch,
     ledger_rows,
+    parse_batch,
+    plan_batch,
     rejects,
+    rows_per_file,
     stored_counts,
 )
 from phone_compliance.pipeline.remote import REMOTE_EXECUTION
@@ -75,10 +80,14 @@ def bronze_ingest(
     remote_execution: dg.ResourceParam[object],  # where the step runs (pipeline/remote.py)
 ) -> Iterator[dg.MaterializeResult | dg.Output]:
     """Ingest every landed file the ledger has not seen, exactly once (R1)."""
-    session = spark.spark_session
-    ledger = delta.read(session, lakehouse.uri(BRONZE, "file_ledger"), schema.FILE_LEDGER)
     ssn_key = ssn_hash_key()
-    batch = build_batch(session, lakehouse.landing, ledger, ssn_key)
+    ledger = delta_log.read_rows(lakehouse.uri(BRONZE, "file_ledger"), LEDGER_COLUMNS)
+    # Spark starts (seconds of JVM start-up) while the new files are inspected in Python.
+    with ThreadPoolExecutor(1) as starter:
+        starting = starter.submit(lambda: spark.spark_session)
+        batch = plan_batch(lakehouse.landing, KnownFiles.from_ledger(ledger))
+        session = starting.result()
+    parse_batch(session, batch, ssn_key)
     accepted_files = batch.accepted_files
     for name, key in _FAMILY_KEYS.items():
         conf = tuple(bronze.read_conf(batch.readable.get(name, [])).items())
@@ -87,14 +96,12 @@ def bronze_ingest(
             output_name=key.to_python_identifier(),
             metadata={"files_ingested": len(accepted_files.get(name, ()))},
         )
-    # Counted in the tables just written (each output is stored as it is yielded); a file short
-    # of rows is parsed again for its rejects. The ledger is written last: a crash before it
-    # leaves the files unrecorded, and their re-ingestion replaces (never duplicates) their rows.
-    stored = {
-        name: delta.read(session, lakehouse.uri(BRONZE, name), schema.BRONZE_SCHEMAS[name])
-        for name in batch.accepted
-    }
-    accepted = accepted_counts(stored, batch.files) if batch.files else {}
+    # Counted in the tables just written (each output is stored as it is yielded; Delta records
+    # every data file's rows); a file short of rows is parsed again for its rejects. The ledger is
+    # written last: a crash before it leaves the files unrecorded, and their re-ingestion replaces
+    # (never duplicates) their rows.
+    stored = [rows_per_file(session, lakehouse.uri(BRONZE, name)) for name in batch.accepted]
+    accepted = accepted_counts(stored, batch.files)
     yield dg.Output(
         FileBatch(
             rejects(session, batch, accepted, ssn_key) if batch.new else None,

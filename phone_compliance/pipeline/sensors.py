@@ -2,34 +2,25 @@
 differ only in how they list files and reach the ledger; every tick is decided once, by
 `landing_sensor_tick` (wait for a run in flight) and `landing_sensor_result` (what to request)."""
 
-
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 import dagster as dg
 
-from phone_compliance import landing
+from phone_compliance import delta_log, landing
 from phone_compliance.pipeline.assets import LEDGER_KEY
-from phone_compliance.settings import Settings, is_remote, load_settings
+from phone_compliance.settings import Settings, load_settings
 
 LEDGER_COLUMNS = ["source_file", "fingerprint"]
 
 
-def ledger_fingerprints(ledger_uri: str, storage_options: dict[str, str] | None = None):
+def ledger_fingerprints(settings: Settings) -> set[tuple[str, str]]:
     """(name, fingerprint) of every recorded file version, read with delta-rs (no JVM here)."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        table = DeltaTable(ledger_uri, storage_options=storage_options)
-    except TableNotFoundError:
-        return set()
-    data = table.to_pyarrow_table(columns=LEDGER_COLUMNS).to_pylist()
-    return {(r["source_file"], r["fingerprint"]) for r in data}
+    rows = delta_log.read_rows(settings.table_uri(*LEDGER_KEY.path), LEDGER_COLUMNS, settings)
+    return {(r["source_file"], r["fingerprint"]) for r in rows}
 
 
 def new_files(
@@ -123,13 +114,10 @@ def local_landing_sensor(
 ) -> dg.SensorDefinition:
     """Watches the local landing folder (`PHONE_COMPLIANCE_LANDING`)."""
     settings = settings or load_settings()
-    ledger_uri, storage_options = delta_rs_location(
-        settings, settings.table_uri(*LEDGER_KEY.path)
-    )
     return build_landing_sensor(
         "local_landing_sensor",
         lambda: landing.list_landing(settings.landing),
-        lambda: ledger_fingerprints(ledger_uri, storage_options),
+        lambda: ledger_fingerprints(settings),
         dg.DefaultSensorStatus.STOPPED,
         "Requests a refresh when files not yet in the ledger appear in the landing folder.",
         job,
@@ -158,22 +146,6 @@ def s3_landing_files(
     return sorted(found, key=lambda f: f.relpath)
 
 
-def delta_rs_location(settings: Settings, uri: str) -> tuple[str, dict[str, str] | None]:
-    """A table URI as delta-rs reads it, and its storage options (endpoint, region; credentials
-    come from the AWS provider chain, as everywhere else)."""
-    if not is_remote(uri):
-        return uri, None
-    parsed = urlparse(uri)
-    options = {}
-    if settings.s3_endpoint:
-        options["AWS_ENDPOINT_URL"] = settings.s3_endpoint
-        options["AWS_ALLOW_HTTP"] = str(settings.s3_endpoint.startswith("http://")).lower()
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        options["AWS_REGION"] = region
-    return f"s3://{parsed.netloc}{parsed.path}", options
-
-
 def s3_landing_sensor(
     job: dg.JobDefinition | Any, settings: Settings | None = None
 ) -> dg.SensorDefinition:
@@ -186,9 +158,6 @@ def s3_landing_sensor(
     parsed = urlparse(settings.landing)
     bucket, prefix = parsed.netloc, parsed.path.strip("/")
     prefix = f"{prefix}/" if prefix else ""
-    ledger_uri, storage_options = delta_rs_location(
-        settings, settings.table_uri(*LEDGER_KEY.path)
-    )
 
     @dg.sensor(
         name="s3_landing_sensor",
@@ -203,7 +172,7 @@ def s3_landing_sensor(
             context,
             job.name,
             s3_landing_files(bucket, prefix, objects),
-            ledger_fingerprints(ledger_uri, storage_options),
+            ledger_fingerprints(settings),
         )
 
     return _sensor

@@ -15,8 +15,9 @@ from deltalake import write_deltalake
 
 from phone_compliance import schema
 from phone_compliance.definitions import ingest_landing
+from phone_compliance.delta_log import delta_rs_location
 from phone_compliance.pipeline.assets import LEDGER_KEY
-from phone_compliance.pipeline.sensors import delta_rs_location, s3_landing_sensor
+from phone_compliance.pipeline.sensors import s3_landing_sensor
 from phone_compliance_tests.files import ts
 from phone_compliance_tests.production.conftest import s3_client
 
@@ -95,7 +96,8 @@ def test_a_redelivered_file_is_a_new_version_and_waits_for_a_run_in_flight(s3_la
     again = _evaluate(sensor, instance, s3_lake)
     assert again.run_requests[0].tags["phone_compliance/new_files"] == "1"
 
-    run = create_run_for_test(instance, job_name=ingest_landing.name,
-                              status=dg.DagsterRunStatus.STARTED)
+    run = create_run_for_test(
+        instance, job_name=ingest_landing.name, status=dg.DagsterRunStatus.STARTED
+    )
     waiting = _evaluate(sensor, instance, s3_lake)
     assert isinstance(waiting, dg.SkipReason) and run.run_id in waiting.skip_message
