@@ -78,6 +78,9 @@ def spark_config(settings: Settings, *, ui: bool = True) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.adaptive.enabled": "true",
+        # One local JVM: listing a batch's few hundred files in a Spark job costs more than
+        # listing them in the driver.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
         # A Bronze write task holds one file, hence one partition: open its writer directly
         # instead of sorting the rows by partition first.
         "spark.sql.maxConcurrentOutputFileWriters": "4",
