@@ -14,9 +14,6 @@ from pyspark.sql import functions as F
 
 from phone_compliance import schema
 
-PRESENT = "present"
-SOFT_DELETED = "soft_deleted"
-
 _ATTRIBUTES = schema.names(schema.ATTRIBUTES)
 
 
@@ -81,7 +78,7 @@ def enrollment_evidence(enrollment: DataFrame) -> DataFrame:
         "phone_number",
         F.col("enrollment_date").alias("evidence_date"),
         F.lit(schema.ENROLLMENT.source_rank).alias("source_rank"),
-        F.lit(PRESENT).alias("kind"),
+        F.lit(False).alias("soft_deleted"),
         "source_file",
         "file_ts",
         *_ATTRIBUTES,
@@ -98,7 +95,7 @@ def snapshot_evidence(snapshot: DataFrame) -> DataFrame:
         "phone_number",
         F.col("file_date").alias("evidence_date"),
         F.lit(schema.SNAPSHOT.source_rank).alias("source_rank"),
-        F.lit(PRESENT).alias("kind"),
+        F.lit(False).alias("soft_deleted"),
         "source_file",
         "file_ts",
         *_ATTRIBUTES,
@@ -110,13 +107,12 @@ def snapshot_evidence(snapshot: DataFrame) -> DataFrame:
 
 def change_evidence(change: DataFrame) -> DataFrame:
     """SUPPLFWD rows: flag N is *present*, flag Y *soft-deleted*, on the record date, rank 3."""
-    kind = F.when(F.col("soft_delete_flag") == "Y", SOFT_DELETED).otherwise(PRESENT)
     return change.select(
         "account_number",
         "phone_number",
         F.col("record_date").alias("evidence_date"),
         F.lit(schema.CHANGE.source_rank).alias("source_rank"),
-        kind.alias("kind"),
+        (F.col("soft_delete_flag") == "Y").alias("soft_deleted"),
         "source_file",
         "file_ts",
         *_ATTRIBUTES,
@@ -179,8 +175,9 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
     soft deletions on or after P) and breaks the remaining ties by file timestamp, row text and
     file name. Ties never depend on read order (R12).
     """
-    present = F.col("kind") == PRESENT
-    soft = F.col("kind") == SOFT_DELETED
+    # Evidence is *present* or *soft-deleted* (SPEC §4), as a boolean: no text compared per row.
+    soft = F.col("soft_deleted")
+    present = ~soft
     observed = F.col("consent_flag").isin("Y", "N")
     is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
     pair = ["account_number", "phone_number"]
@@ -198,9 +195,24 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         # R5: soft deletions dated on or after P; with no present evidence at all, all count.
         "is_soft_after_p": soft & (p.isNull() | (F.col("evidence_date") >= p)),
     }
-    # The pair table is small (one row per pair, ~400k at the reference load): broadcast it.
+    # The pair table is small (one row per pair, ~400k at the reference load): broadcast it,
+    # keyed by a 64-bit hash of the pair (a long-keyed map probes several times faster than one
+    # keyed by text). The pair itself is then compared by <= both ways, which Spark keeps out of
+    # the hash key: a hash collision can only add a row that this comparison drops.
+    pair_hash = F.xxhash64(*pair)
+    by_hash = best.select(
+        pair_hash.alias("_best_hash"),
+        *[F.col(c).alias(f"_best_{c}") for c in pair],
+        *[c for c in best.columns if c not in pair],
+    )
+    same_pair = [F.col("_hash") == F.col("_best_hash")] + [
+        cond
+        for c in pair
+        for cond in (F.col(c) <= F.col(f"_best_{c}"), F.col(c) >= F.col(f"_best_{c}"))
+    ]
     candidates = (
-        ev.join(F.broadcast(best), on=pair)
+        ev.withColumn("_hash", pair_hash)
+        .join(F.broadcast(by_hash), on=same_pair)
         .withColumns(flags)
         .filter(F.greatest(*[F.col(f) for f in flags]))
         .withColumn("row_text", _row_text())
