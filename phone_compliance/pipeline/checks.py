@@ -172,7 +172,7 @@ def r13_snapshot_not_shrunk(
     readable = ledger.filter(
         (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
     )
-    dates = sorted({r["file_date"] for r in readable.select("file_date").distinct().collect()})
+    dates = sorted(r["file_date"] for r in readable.select("file_date").distinct().collect())
     since = _published_snapshot_through(spark, lakehouse)
     # Only snapshots newer than the published Gold are judged, each against the one before it:
     # counting those alone keeps the check's cost per run, not per year of history.
