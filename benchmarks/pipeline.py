@@ -5,7 +5,10 @@
 Generates the dataset when the folder is absent (datagen), builds Bronze → Silver → Gold (and the
 decision index when it is part of the graph) into a fresh temporary warehouse on an ephemeral
 Dagster instance, and prints the figures. Peak memory is sampled from /proc every 0.2 s: the
-Python driver process and the Spark JVM (local mode: driver and executors are one JVM).
+Python driver process and the Spark JVM (local mode: driver and executors are one JVM). So is
+CPU time, of this process and every child (the JVM, the file inspection workers), per step and in
+all: on a machine with N cores a step that keeps them busy uses N CPU seconds per second, so CPU
+seconds say how much work a step is, wall time how long it waited for it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import os
 import tempfile
 import threading
 import time
+from bisect import bisect_left
 from pathlib import Path
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:
@@ -29,6 +35,26 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _jit_seconds() -> float:
+    """CPU time the Spark JVM's JIT compilers have spent so far (its management bean)."""
+    from pyspark import SparkContext
+
+    jvm = SparkContext._jvm
+    if jvm is None:
+        return float("nan")
+    bean = jvm.java.lang.management.ManagementFactory.getCompilationMXBean()
+    return bean.getTotalCompilationTime() / 1000
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -39,13 +65,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-class PeakMemory(threading.Thread):
-    """Samples the RSS of this process and of its java child processes until stopped."""
+class Sampler(threading.Thread):
+    """Samples, until stopped, the RSS of this process and of its java children (peaks) and the
+    CPU time of this process and all its children (a series, to split by step)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.python_kb = 0
         self.jvm_kb = 0
+        self.times: list[float] = []
+        self.cpu: list[float] = []
+        self.jvm_cpu = 0.0
+        self._child_cpu: dict[int, float] = {}  # last seen, kept after a child exits
         self._done = threading.Event()
 
     def run(self) -> None:
@@ -58,10 +89,21 @@ class PeakMemory(threading.Thread):
                     cmd = Path(f"/proc/{child}/cmdline").read_bytes()
                 except FileNotFoundError:
                     continue
+                self._child_cpu[child] = max(self._child_cpu.get(child, 0.0), _cpu_seconds(child))
                 if b"java" in cmd.split(b"\0")[0]:
                     jvm += _rss_kb(child)
+                    self.jvm_cpu = self._child_cpu[child]
             self.jvm_kb = max(self.jvm_kb, jvm)
+            self.times.append(time.time())
+            self.cpu.append(_cpu_seconds(me) + sum(self._child_cpu.values()))
             time.sleep(0.2)
+
+    def cpu_between(self, start: float, end: float) -> float:
+        """CPU seconds used by all sampled processes between two wall-clock times."""
+        if not self.times:
+            return float("nan")
+        at = [min(bisect_left(self.times, t), len(self.times) - 1) for t in (start, end)]
+        return self.cpu[at[1]] - self.cpu[at[0]]
 
     def stop(self) -> None:
         self._done.set()
@@ -101,30 +143,44 @@ def main() -> None:
 
     from phone_compliance.definitions import defs
 
-    memory = PeakMemory()
-    memory.start()
+    sampler = Sampler()
+    sampler.start()
     started = time.monotonic()
+    instance = dg.DagsterInstance.ephemeral()
     result = defs.get_job_def("refresh_decisions").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        instance=instance, raise_on_error=False
     )
     total = time.monotonic() - started
-    memory.stop()
+    sampler.stop()
+    jit = _jit_seconds()
 
     print(
         f"\ndataset  {data_dir}: {len(manifest['files'])} files, {rows:,} rows, "
         f"{size / 1e6:,.0f} MB compressed"
     )
     print(f"result   {'success' if result.success else 'FAILED'}; warehouse {warehouse}")
-    print("\nwall time per step (s)")
-    for event in result.all_events:
-        if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+    print(f"\n  {'step':<60} {'wall s':>8} {'CPU s':>8}")
+    step_started: dict[str, float] = {}
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            step_started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             ms = getattr(event.event_specific_data, "duration_ms", None)
-            print(f"  {event.step_key:<60} {ms / 1000 if ms else float('nan'):8.1f}")
+            cpu = sampler.cpu_between(step_started.get(event.step_key, 0.0), entry.timestamp)
+            print(f"  {event.step_key:<60} {ms / 1000 if ms else float('nan'):8.1f} {cpu:8.1f}")
+    cpu = sampler.cpu[-1] - sampler.cpu[0] if sampler.cpu else float("nan")
     print(f"\ntotal    {total:.1f} s from empty (Spark start-up included)")
+    print(
+        f"CPU      {cpu:.0f} s in all ({sampler.jvm_cpu:.0f} s Spark JVM), {cpu / total:.2f} of "
+        f"{os.cpu_count()} cores busy on average; {jit:.0f} s of it JIT-compiling"
+    )
     print(f"rows/s   {rows / total:,.0f}")
     print(
-        f"peak RSS python driver {memory.python_kb / 1024**2:.2f} GiB, "
-        f"Spark JVM {memory.jvm_kb / 1024**2:.2f} GiB"
+        f"peak RSS python driver {sampler.python_kb / 1024**2:.2f} GiB, "
+        f"Spark JVM {sampler.jvm_kb / 1024**2:.2f} GiB"
     )
 
 

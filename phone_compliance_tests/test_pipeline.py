@@ -188,6 +188,24 @@ def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, la
         assert "078051120" not in text and "Zelda" not in text and "Quixote" not in text, path
 
 
+def test_bronze_nearly_unique_columns_are_written_plain_without_min_max(spark, lake):
+    """Storage, not a SPEC rule: ids, hashes and phone numbers get no Parquet dictionary and no
+    min/max statistics (bronze.PLAIN_ENCODED); low-cardinality columns keep both."""
+    import pyarrow.parquet as pq
+
+    _seed(Path(lake.landing))
+    assert run_pipeline(lake).success
+    written = sorted(Path(lake.warehouse, "bronze", "nonfin_snapshot").rglob("*.parquet"))
+    assert written
+    row_group = pq.ParquetFile(written[0]).metadata.row_group(0)
+    chunks = [row_group.column(i) for i in range(row_group.num_columns)]
+    columns = {c.path_in_schema: c for c in chunks}
+    for name in ("account_number", "ssn_hash", "phone_number"):
+        assert "PLAIN_DICTIONARY" not in columns[name].encodings, name
+        assert not (columns[name].is_stats_set and columns[name].statistics.has_min_max), name
+    assert columns["phone_type"].statistics.has_min_max
+
+
 def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
     _seed(Path(lake.landing))
     assert run_pipeline(lake).success

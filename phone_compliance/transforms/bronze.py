@@ -28,18 +28,21 @@ PARSE_ONCE = {
     )
 }
 # Parquet builds a dictionary for every column and drops it only once it overflows: columns
-# that are nearly unique per row group are written plain from the start.
+# that are nearly unique per row group are written plain from the start. Nor do they get min/max
+# statistics (a compare per value written): Bronze is read whole or by file, never filtered on them.
+_NEARLY_UNIQUE = (
+    "cnsmr_phn_id",
+    "cnsmr_phn_hst_id",
+    "account_number",
+    "ssn_hash",
+    "phone_number",
+    "phone_raw",
+    "raw_text",
+)
 PLAIN_ENCODED = {
-    f"parquet.enable.dictionary#{column}": "false"
-    for column in (
-        "cnsmr_phn_id",
-        "cnsmr_phn_hst_id",
-        "account_number",
-        "ssn_hash",
-        "phone_number",
-        "phone_raw",
-        "raw_text",
-    )
+    f"{option}#{column}": "false"
+    for column in _NEARLY_UNIQUE
+    for option in ("parquet.enable.dictionary", "parquet.column.statistics.enabled")
 }
 # Up to this many compressed bytes, a family's files are read several to a partition and numbered
 # by a window: a task per tiny file costs more than shuffling their few rows.
