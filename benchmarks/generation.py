@@ -1,4 +1,4 @@
-"""Benchmark of the data generator: `uv run python benchmarks/datagen.py [GB] [--workers K]`.
+"""Benchmark of the data generator: `uv run python benchmarks/generation.py [GB] [--workers K]`.
 
 Generates the given size (default 1 GB) into a temporary directory and prints wall time,
 compressed MB/s, rows/s, file count and peak RSS (parent and the largest worker).
@@ -7,17 +7,12 @@ compressed MB/s, rows/s, file count and peak RSS (parent and the largest worker)
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import resource
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-# This script is named like the package it measures: keep its own folder off the import path.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import datagen
 
 
 def _load() -> str:
@@ -35,7 +30,6 @@ def main() -> None:
     p.add_argument("--dirty", action="store_true")
     args = p.parse_args()
 
-    datagen = importlib.import_module("datagen")
     print(f"before: {_load()}")
     with tempfile.TemporaryDirectory(prefix="datagen-bench-") as tmp:
         t0 = time.perf_counter()
