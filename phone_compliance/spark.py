@@ -17,11 +17,6 @@ from phone_compliance.settings import Settings
 
 REQUIRED_JAVA = 17
 
-# Without Hadoop's native library (pyspark has none), a local file system sets the permissions of
-# every folder and file it creates by starting a `chmod` process: ~2,300 of them in a 1 GB run.
-# This one sets them through java.nio. Installed once the session's packages are loaded.
-BARE_LOCAL_FS = "com.globalmentor:hadoop-bare-naked-local-fs:0.1.0"
-BARE_LOCAL_FS_CLASS = "com.globalmentor.apache.hadoop.fs.BareLocalFileSystem"
 # What HotSpot's C2 compiler leaves alone (the file says why).
 JIT_DIRECTIVES = Path(__file__).with_name("jit_directives.json")
 
@@ -68,7 +63,6 @@ def jar_packages() -> list[str]:
     return [
         f"io.delta:delta-spark_{scala}:{version('delta-spark')}",
         f"org.apache.hadoop:hadoop-aws:{hadoop_version()}",
-        BARE_LOCAL_FS,
     ]
 
 
@@ -120,20 +114,7 @@ def build_spark_session(conf: dict[str, str]):
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    if BARE_LOCAL_FS in conf.get("spark.jars.packages", ""):
-        _use_bare_local_fs(session)
     return session
-
-
-def _use_bare_local_fs(session) -> None:
-    """Make `file:` paths use BARE_LOCAL_FS_CLASS. It cannot be set at launch: spark-submit uses
-    the local file system before it loads the session's packages."""
-    jvm = session._jvm
-    hadoop = session._jsc.hadoopConfiguration()
-    hadoop.set("fs.file.impl", BARE_LOCAL_FS_CLASS)
-    session.conf.set("fs.file.impl", BARE_LOCAL_FS_CLASS)  # copied into each query's Hadoop conf
-    # Closing the cached instance drops it from Hadoop's cache: the next lookup builds the new one.
-    jvm.org.apache.hadoop.fs.FileSystem.get(jvm.java.net.URI("file:///"), hadoop).close()
 
 
 @contextmanager

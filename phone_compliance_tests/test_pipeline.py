@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 import time
 from pathlib import Path
 
@@ -205,22 +204,6 @@ def test_bronze_nearly_unique_columns_are_written_plain_without_min_max(spark, l
         assert "PLAIN_DICTIONARY" not in columns[name].encodings, name
         assert not (columns[name].is_stats_set and columns[name].statistics.has_min_max), name
     assert columns["phone_type"].statistics.has_min_max
-
-
-def test_local_warehouse_sets_file_permissions_through_java_not_a_chmod_process(spark, lake):
-    """Storage, not a SPEC rule: `file:` paths use the java.nio file system (spark.BARE_LOCAL_FS),
-    which still gives written files the permissions Hadoop asks for (0644 under umask 022)."""
-    from phone_compliance.spark import BARE_LOCAL_FS_CLASS
-
-    jvm = spark.sparkContext._jvm
-    fs = jvm.org.apache.hadoop.fs.FileSystem.get(
-        jvm.java.net.URI("file:///"), spark.sparkContext._jsc.hadoopConfiguration()
-    )
-    assert fs.getClass().getName() == BARE_LOCAL_FS_CLASS
-    _seed(Path(lake.landing))
-    assert run_pipeline(lake).success
-    written = list(Path(lake.warehouse, "bronze", "nonfin_snapshot").rglob("*.parquet"))
-    assert written and all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in written)
 
 
 def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
