@@ -74,8 +74,8 @@ def replace_files(
     """Atomically replace the rows of `files` with `df`: re-ingesting never duplicates a file.
 
     A new table is partitioned by `partition_columns` and keeps no min/max statistics, only row
-    counts: partitioned by file (Bronze), replacing a file is a metadata operation and its
-    lineage costs nothing per row, while min/max over long text columns would cost more than
+    counts: partitioned by file (Bronze snapshots), replacing a file is a metadata operation and
+    its lineage costs nothing per row, while min/max over long text columns would cost more than
     writing the rows.
     """
     if not files:

@@ -47,9 +47,10 @@ def read_rows(uri: str, columns: list[str], settings: Settings | None = None) ->
 
 
 def rows_per_file(uri: str, settings: Settings | None = None) -> dict[str, int] | None:
-    """Rows stored per delivered file in a table partitioned by `source_file` (Bronze), summed
-    from the row counts Delta records for every data file. None when a count is missing (the
-    caller counts by scanning); {} when the table does not exist."""
+    """Rows stored per delivered file in a table partitioned by `source_file` (Bronze snapshots),
+    summed from the row counts Delta records for every data file. None when the table is not
+    partitioned so or a count is missing (the caller counts by scanning); {} when the table does
+    not exist."""
     import pyarrow as pa
 
     table = _table(uri, settings)

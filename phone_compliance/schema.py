@@ -270,8 +270,15 @@ BRONZE_SCHEMAS: dict[str, Schema] = {
     CHANGE.name: BRONZE_CHANGE,
 }
 
-# A Bronze table has one partition per delivered file: its lineage is stored once, not per row.
-BRONZE_PARTITION_COLUMNS = ("file_date", "file_ts", "source_file")
+# Snapshot files are big (~300k rows each): a partition per delivered file stores their lineage
+# once, not per row, and lets a reader take only the snapshots it needs (R13). Enrollment and
+# change files hold a few hundred rows each: there a folder and a data file per delivered file
+# (~10 ms apiece on a local disk) cost more than the rows, so those tables are not partitioned.
+BRONZE_PARTITION_COLUMNS: dict[str, tuple[str, ...]] = {
+    ENROLLMENT.name: (),
+    SNAPSHOT.name: ("file_date", "file_ts", "source_file"),
+    CHANGE.name: (),
+}
 
 REJECTS: Schema = (
     ("source_file", "STRING"),

@@ -85,12 +85,27 @@ def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
         "2020-02-01",
         [f.snapshot(A, PHONE, "N", "2020-01-25"), f.snapshot(B, PHONE), f.snapshot(C, PHONE)],
     )
-    assert run_pipeline(lake, accept_decision_flips=True).success
+    # The change table is not partitioned by file (schema.BRONZE_PARTITION_COLUMNS): its file's
+    # rows are replaced all the same.
+    change = f.write(
+        landing,
+        schema.CHANGE,
+        "2020-02-08",
+        [f.change(B, PHONE, "2020-02-05", deleted="N"), f.change(C, PHONE, "2020-02-06")],
+    )
+    result = run_pipeline(lake, accept_decision_flips=True)
+    # The old version's reject stays in the ledger's history, so only R1.2 is asked of the checks.
+    passed = {e.asset_check_key.name for e in result.get_asset_check_evaluations() if e.passed}
+    assert result.success and "r1_2_rows_conserved_per_file" in passed
     snapshot_rows = table(spark, lake, "bronze/nonfin_snapshot")
     assert snapshot_rows.filter(f"source_file = '{path.name}'").count() == 3
+    change_rows = table(spark, lake, "bronze/supplfwd_change")
+    assert change_rows.filter(f"source_file = '{change.name}'").count() == 2
+    assert change_rows.count() == 2
     assert table(spark, lake, "bronze/rejects").count() == 0  # the old version's reject went too
     gold = {r["account_number"]: r for r in table(spark, lake, "gold/phone_consent").collect()}
     assert gold[A]["has_sms_consent"] is False
+    assert gold[B]["is_deleted"] is False
 
 
 def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark, lake):

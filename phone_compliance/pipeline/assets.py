@@ -92,7 +92,12 @@ def bronze_ingest(
     for name, key in _FAMILY_KEYS.items():
         conf = tuple(bronze.read_conf(batch.readable.get(name, [])).items())
         yield dg.Output(
-            FileBatch(batch.accepted.get(name), accepted_files.get(name, ()), conf),
+            FileBatch(
+                batch.accepted.get(name),
+                accepted_files.get(name, ()),
+                conf,
+                schema.BRONZE_PARTITION_COLUMNS[name],
+            ),
             output_name=key.to_python_identifier(),
             metadata={"files_ingested": len(accepted_files.get(name, ()))},
         )
@@ -108,7 +113,6 @@ def bronze_ingest(
             batch.files,
             # Rejects are parsed per family; numbering by position needs this, a window does not.
             tuple(bronze.PER_FILE_CONF.items()),
-            partition_columns=(),
         ),
         output_name=REJECTS_KEY.to_python_identifier(),
     )

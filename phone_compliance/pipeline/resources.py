@@ -53,8 +53,8 @@ class FileBatch:
     files: tuple[str, ...]
     # Session confs the rows must be computed under (Bronze's line numbers need one).
     spark_conf: tuple[tuple[str, str], ...] = ()
-    # How a new table is partitioned (Bronze: by delivered file).
-    partition_columns: tuple[str, ...] = schema.BRONZE_PARTITION_COLUMNS
+    # How a new table is partitioned (schema.BRONZE_PARTITION_COLUMNS).
+    partition_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
