@@ -140,11 +140,23 @@ def _day_rank(day: Column) -> Column:
     return F.unix_date(day) * _RANKS + F.col("source_rank")
 
 
+# A consent repeated by every later snapshot ties on its key in each of them, and phase two would
+# read them all; phase two's tie-break (file timestamp first) picks the latest snapshot anyway,
+# since a later file date is a later file timestamp. So a snapshot row's key ends with its
+# snapshot date, counted from Spark's first date so that it is never negative.
+_DAYS = 1 << 22  # every date Spark holds, 0001-01-01 to 9999-12-31
+_FIRST_DAY = -719162  # unix_date(0001-01-01)
+
+
 def _consent_key() -> Column:
-    """R9 order down to the source rank, as one int: consent date, then `N` over `Y`, then rank."""
+    """R9 order down to the source rank, as one long: consent date, then `N` over `Y`, then rank;
+    then, for a snapshot row, the snapshot's date (see above)."""
     consent_date = F.coalesce(F.col("consent_date"), F.col("evidence_date"))
-    is_n = (F.col("consent_flag") == "N").cast("int")
-    return (F.unix_date(consent_date) * 2 + is_n) * _RANKS + F.col("source_rank")
+    is_n = (F.col("consent_flag") == "N").cast("long")
+    key = (F.unix_date(consent_date).cast("long") * 2 + is_n) * _RANKS + F.col("source_rank")
+    is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
+    snapshot_day = F.when(is_snapshot, F.unix_date("evidence_date") - _FIRST_DAY).otherwise(0)
+    return key * _DAYS + snapshot_day
 
 
 def _date_of(key: Column, per_day: int) -> Column:
@@ -247,7 +259,7 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         "presence",
         "soft_delete",
         p.alias("p"),
-        _date_of(F.col("consent_key"), 2 * _RANKS).alias("consent_date"),
+        _date_of(F.col("consent_key"), 2 * _RANKS * _DAYS).alias("consent_date"),
         F.array_min(F.filter(snapshot_dates, absent)).alias("absent_since"),
     )
     soft_date = F.col("soft_delete.evidence_date")
