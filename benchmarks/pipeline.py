@@ -9,11 +9,16 @@ Python driver process and the Spark JVM (local mode: driver and executors are on
 CPU time, of this process and every child (the JVM, the file inspection workers), per step and in
 all: on a machine with N cores a step that keeps them busy uses N CPU seconds per second, so CPU
 seconds say how much work a step is, wall time how long it waited for it.
+
+Last, it times gunzipping the whole dataset in one process: these shared VMs run at different
+speeds from hour to hour (up to 1.5x), and that figure says how fast this one was (#3 quotes 9 s
+for 1 GB on its reference machine), so runs taken at different times can be compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import tempfile
@@ -110,6 +115,14 @@ class Sampler(threading.Thread):
         self.join()
 
 
+def _gunzip_seconds(data_dir: Path, manifest: dict) -> float:
+    """Wall time to decompress every file of the dataset in this one process (zlib)."""
+    started = time.monotonic()
+    for f in manifest["files"]:
+        gzip.decompress((data_dir / f["path"]).read_bytes())
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-gb", type=float, default=1.0)
@@ -181,6 +194,10 @@ def main() -> None:
     print(
         f"peak RSS python driver {sampler.python_kb / 1024**2:.2f} GiB, "
         f"Spark JVM {sampler.jvm_kb / 1024**2:.2f} GiB"
+    )
+    print(
+        f"gunzip   {_gunzip_seconds(data_dir, manifest):.1f} s for the dataset in one process "
+        "(this VM's speed now)"
     )
 
 
