@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyspark
 
+from phone_compliance import line_parser
 from phone_compliance.settings import Settings
 
 REQUIRED_JAVA = 17
@@ -72,6 +73,7 @@ def spark_config(settings: Settings, *, ui: bool = True) -> dict[str, str]:
         "spark.master": "local[*]",
         "spark.app.name": "phone-compliance",
         "spark.jars.packages": ",".join(jar_packages()),
+        "spark.jars": str(line_parser.jar()),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.driver.memory": settings.driver_memory,
@@ -114,6 +116,7 @@ def build_spark_session(conf: dict[str, str]):
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    line_parser.register(session)
     return session
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import dagster as dg
 
+from phone_compliance import line_parser
 from phone_compliance.settings import Settings
 
 REMOTE_EXECUTION = "remote_execution"
@@ -127,10 +128,13 @@ def _libraries(configured: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 @functools.cache
 def staged_package() -> Path:
-    """A folder holding only the `phone_compliance` package, which the launcher zips per step."""
+    """A folder holding only the `phone_compliance` package (with the line parser's jar), which
+    the launcher zips per step."""
     package = Path(__file__).resolve().parents[1]
     root = Path(tempfile.mkdtemp(prefix="phone-compliance-package-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
+    # The line parser compiled here, so a cluster needs no JDK compiler.
+    line_parser.ship()
     shutil.copytree(package, root / package.name, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 

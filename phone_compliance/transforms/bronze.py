@@ -8,18 +8,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from phone_compliance import schema
+from phone_compliance import line_parser, schema
 from phone_compliance.landing import InspectedFile
 
 # Spark's line reader keeps one gzip file in one partition; a huge open cost stops it packing two
 # files into one partition, so a row's index within its partition is its line number.
 ONE_FILE_PER_PARTITION = {"spark.sql.files.openCostInBytes": str(1 << 40)}
 _INDEX_IN_PARTITION = (1 << 33) - 1  # monotonically_increasing_id's low 33 bits
-# Left alone, Spark pushes the accepted-rows filter below the parse, inlining each column's
-# expression into the predicate: every row would be parsed twice, its split repeated per field.
+# Left alone, Spark pushes the accepted-rows filter below the parse, inlining the parser's call
+# into the predicate: every row would be parsed twice.
 # Bronze plans keep their filters where they are written.
 PARSE_ONCE = {
     "spark.sql.optimizer.excludedRules": ",".join(
@@ -47,8 +47,6 @@ PLAIN_ENCODED = {
 # Up to this many compressed bytes, a family's files are read several to a partition and numbered
 # by a window: a task per tiny file costs more than shuffling their few rows.
 SMALL_FILES_BYTES = 64 << 20
-# A `|` followed by an even number of quotes up to the end of the line is outside quotes.
-_PIPE_OUTSIDE_QUOTES = r'\|(?=(?:[^"]*"[^"]*")*[^"]*$)'
 
 
 def numbered_by_window(files: Sequence[InspectedFile]) -> bool:
@@ -87,171 +85,32 @@ def read_lines(spark: SparkSession, uris: Sequence[str], *, by_window: bool) -> 
     return lines.select("source_file", line.cast("bigint").alias("line_number"), "raw_text")
 
 
-def _unquote(field: Column) -> Column:
-    """A trimmed field without its surrounding quotes, `""` read as `"` (SPEC §1)."""
-    value = F.trim(field)
-    inner = F.regexp_replace(F.regexp_extract(value, r'^"(.*)"$', 1), '""', '"')
-    return F.when(value.startswith('"') & value.endswith('"'), F.trim(inner)).otherwise(value)
-
-
-def split_fields(lines: DataFrame, header: Sequence[str]) -> DataFrame:
-    """Lines of files sharing `header` as trimmed text fields named by the header (match by name).
-
-    Most lines hold no quote and split on every `|`; only a line with quotes splits on the pipes
-    outside them and unquotes its fields (SPEC §1: `"` only where needed, `""` inside).
-    """
-    raw = F.col("raw_text")
-    quoted = F.transform(F.split(raw, _PIPE_OUTSIDE_QUOTES, -1), _unquote)
-    # Split once per line in its own projection; the fields below only index the array.
-    split = lines.select(
-        "source_file",
-        "line_number",
-        "raw_text",
-        F.when(raw.contains('"'), quoted).otherwise(F.split(raw, r"\|", -1)).alias("_fields"),
-    )
-    return split.select(
-        "source_file",
-        "line_number",
-        "raw_text",
-        (F.size("_fields") == len(header)).alias("_field_count_ok"),
-        *[
-            F.coalesce(F.trim(F.get("_fields", i)), F.lit("")).alias(name)
-            for i, name in enumerate(header)
-        ],
-    )
-
-
-def normalized_phone(raw: Column) -> Column:
-    """R3: E.164 `+1XXXXXXXXXX`, or NULL when the number cannot be normalized."""
-    digits = F.regexp_replace(raw, "[^0-9]", "")
-    eleven_with_one = (F.length(digits) == 11) & digits.startswith("1")
-    national = F.when(eleven_with_one, F.substring(digits, 2, 10)).otherwise(digits)
-    valid = national.rlike("^[2-9][0-9]{2}[2-9][0-9]{6}$")
-    return F.when(valid, F.concat(F.lit("+1"), national))
-
-
-def account_from_legacy(legacy_id: Column) -> Column:
-    """R2: the legacy identifier minus its consumer-type letter, or NULL when malformed."""
-    return F.when(legacy_id.rlike("^[0-9]{16}[A-Z]$"), F.substring(legacy_id, 1, 16))
-
-
-def parsed_date(text: Column) -> Column:
-    """A strict `YYYY-MM-DD` date, or NULL (2023-02-30 and 20230101 are not dates)."""
-    well_formed = text.rlike("^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-    return F.when(well_formed, text.try_cast("date"))
-
-
-def quality_score(text: Column) -> Column:
-    """The 1–100 score as an int; NULL otherwise (kept, and counted by a data-quality check)."""
-    score = F.when(text.rlike("^[0-9]{1,3}$"), text.cast("int"))
-    return F.when(score.between(1, 100), score)
-
-
-def keyed_hash(value: Column, key: bytes) -> Column:
-    """SHA-256 of a secret key followed by `value`, as hex; NULL for empty (a keyed pseudonym).
-
-    One digest per row instead of HMAC's two: the key has a fixed length and the hash is only ever
-    compared, never verified as a MAC, so length extension does not apply; half the cost on the
-    hottest path of Bronze.
-    """
-    return F.when(
-        value != "", F.sha2(F.concat(F.lit(bytearray(key)), F.encode(value, "UTF-8")), 256)
-    )
-
-
-def _first_failure(checks: Sequence[tuple[Column, str]]) -> Column:
-    """The reason code of the first failing check (R1.1), NULL when all pass."""
-    return F.coalesce(*[F.when(~ok, F.lit(reason)) for ok, reason in checks])
-
-
 def parse_family(
     lines: DataFrame, family: schema.Family, header: Sequence[str], ssn_key: bytes
 ) -> DataFrame:
     """One family's lines (header lines excluded) as Bronze columns plus `reject_reason` (R1.1).
 
-    Two projections: values are normalized and typed once (NULL when invalid), then judged.
+    The line parser (`line_parser`) splits, types and judges each line once.
     """
-    fields = split_fields(lines.filter(F.col("line_number") > 1), header)
-    is_enrollment = family is schema.ENROLLMENT
-    common = {ours: F.col(schema.common_field(family, ours)) for ours in schema.COMMON_FIELDS}
-    values = {
-        "account_number": F.col("account_number") if is_enrollment else F.lit(None),
-        "consumer_type": F.substring(common["legacy_id"], 17, 1),
-        "agency_id": common["agency_id"],
-        "ssn_hash": keyed_hash(common["ssn"], ssn_key),
-        "phone_number": normalized_phone(common["phone_raw"]),
-        "phone_type": common["phone_type"],
-        "phone_status": common["phone_status"],
-        "phone_source": common["phone_source"],
-        "phone_technology": common["phone_technology"],
-        "quality_score": quality_score(common["quality_score_raw"]),
-        "quality_score_raw": common["quality_score_raw"],
-        "phone_raw": common["phone_raw"],
-        "_legacy_account": account_from_legacy(common["legacy_id"]),
-    }
-    account = F.col("_legacy_account")
-    phone_ok = (F.col("phone_number").isNotNull(), schema.REJECT_PHONE)
-    if is_enrollment:
-        values["enrollment_date"] = parsed_date(F.col("enrollment_date"))
-        account = F.col("account_number")
-        checks = [
-            (account.rlike("^[0-9]{16}$"), schema.REJECT_ACCOUNT),
-            (F.col("_legacy_account").isNotNull(), schema.REJECT_LEGACY_ID),
-            (account == F.col("_legacy_account"), schema.REJECT_ACCOUNT_MISMATCH),
-            phone_ok,
-            (F.col("enrollment_date").isNotNull(), schema.REJECT_DATE),
-        ]
-    else:
-        consent_text = F.col("cnsmr_phn_cnsnt_dt")
-        values |= {
-            "consent_flag": F.col("cnsmr_phn_cnsnt_flg"),
-            "consent_date": parsed_date(consent_text),
-            "_consent_date_ok": (consent_text == "") | parsed_date(consent_text).isNotNull(),
-        }
-        checks = [
-            (F.col("_legacy_account").isNotNull(), schema.REJECT_LEGACY_ID),
-            phone_ok,
-            (F.col("_consent_date_ok"), schema.REJECT_DATE),
-            (F.col("consent_flag").isin(*schema.CONSENT_FLAGS), schema.REJECT_CONSENT_FLAG),
-        ]
-        if family is schema.SNAPSHOT:
-            values["cnsmr_phn_id"] = F.col("cnsmr_phn_id")
-        else:
-            values |= {
-                "cnsmr_phn_hst_id": F.col("cnsmr_phn_hst_id"),
-                "soft_delete_flag": F.col("cnsmr_phn_sft_dlt_flg"),
-                "record_date": parsed_date(F.col("record_date")),
-            }
-            checks += [
-                (F.col("record_date").isNotNull(), schema.REJECT_DATE),
-                (
-                    F.col("soft_delete_flag").isin(*schema.SOFT_DELETE_FLAGS),
-                    schema.REJECT_SOFT_DELETE_FLAG,
-                ),
-            ]
-    typed = fields.select(
-        "source_file",
-        "line_number",
-        "raw_text",
-        "_field_count_ok",
-        *[value.alias(name) for name, value in values.items()],
+    parsed = line_parser.parsed_line(F.col("raw_text"), family, header, ssn_key)
+    rows = lines.filter(F.col("line_number") > 1).select(
+        "source_file", "line_number", "raw_text", parsed.alias("_parsed")
     )
-    reason = _first_failure([(F.col("_field_count_ok"), schema.REJECT_FIELD_COUNT), *checks])
-    bronze_names = schema.names(schema.BRONZE_SCHEMAS[family.name])
-    judged = typed.select(
+    renamed = {v: k for k, v in line_parser.BRONZE_NAME_OF[family.name].items()}
+    lineage = set(schema.names(schema.LINEAGE))
+    reason = F.col("_parsed.reject_reason")
+    return rows.select(
         *[
-            (account if n == "account_number" else F.col(n)).alias(n)
-            for n in bronze_names
-            if n in values
+            F.col(f"_parsed.{renamed.get(n, n)}").alias(n)
+            for n in schema.names(schema.BRONZE_SCHEMAS[family.name])
+            if n not in lineage
         ],
         "source_file",
         "line_number",
-        "raw_text",
+        # Raw text is kept for rejects only (R1.2): accepted rows carry every field already.
+        F.when(reason.isNotNull(), F.col("raw_text")).alias("raw_text"),
         reason.alias("reject_reason"),
     )
-    # Raw text is kept for rejects only (R1.2): accepted rows carry every field already.
-    rejected = F.col("reject_reason").isNotNull()
-    return judged.withColumn("raw_text", F.when(rejected, F.col("raw_text")))
 
 
 def parse_files(

@@ -1,0 +1,179 @@
+"""Bronze's line parser (SPEC §1, R1.1, R2, R3): a Spark Java UDF, compiled here on first use.
+
+The rules live in `java/phonecompliance/LineParser.java`; this module compiles it against the
+installed pyspark (javac, cached outside the repo like Spark's Maven jars: no jar is committed),
+hands the jar to Spark and registers the UDF, and says where each field sits in a file's header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pyspark
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+
+from phone_compliance import schema
+
+SOURCES = Path(__file__).with_name("java")
+JAVA_CLASS = "phonecompliance.LineParser"
+UDF_NAME = "phone_compliance_parse_line"
+
+# What the parser returns, in its order; `record_id` is the family's row id (cnsmr_phn_id or
+# cnsmr_phn_hst_id), `event_date` its enrollment_date or record_date.
+PARSED: schema.Schema = (
+    ("record_id", "STRING"),
+    ("account_number", "STRING"),
+    ("consumer_type", "STRING"),
+    ("agency_id", "STRING"),
+    ("ssn_hash", "STRING"),
+    ("phone_number", "STRING"),
+    *schema.ATTRIBUTES[:4],
+    ("quality_score", "INT"),
+    ("quality_score_raw", "STRING"),
+    ("phone_raw", "STRING"),
+    ("consent_flag", "STRING"),
+    ("consent_date", "DATE"),
+    ("soft_delete_flag", "STRING"),
+    ("event_date", "DATE"),
+    ("reject_reason", "STRING"),
+)
+
+# The delivered fields the parser reads, in LineParser's F_* order: per family, its column (None
+# when the family has no such field).
+ROLES: tuple[str, ...] = (
+    "record_id",
+    "account",
+    *schema.COMMON_FIELDS,
+    "consent_flag",
+    "consent_date",
+    "soft_delete",
+    "event_date",
+)
+_KIND = {schema.ENROLLMENT.name: "E", schema.SNAPSHOT.name: "S", schema.CHANGE.name: "C"}
+_OWN_FIELDS = {
+    schema.ENROLLMENT.name: {"account": "account_number", "event_date": "enrollment_date"},
+    schema.SNAPSHOT.name: {
+        "record_id": "cnsmr_phn_id",
+        "consent_flag": "cnsmr_phn_cnsnt_flg",
+        "consent_date": "cnsmr_phn_cnsnt_dt",
+    },
+    schema.CHANGE.name: {
+        "record_id": "cnsmr_phn_hst_id",
+        "consent_flag": "cnsmr_phn_cnsnt_flg",
+        "consent_date": "cnsmr_phn_cnsnt_dt",
+        "soft_delete": "cnsmr_phn_sft_dlt_flg",
+        "event_date": "record_date",
+    },
+}
+# Bronze columns named differently from the parser's result.
+BRONZE_NAME_OF = {
+    schema.ENROLLMENT.name: {"event_date": "enrollment_date"},
+    schema.SNAPSHOT.name: {"record_id": "cnsmr_phn_id"},
+    schema.CHANGE.name: {"record_id": "cnsmr_phn_hst_id", "event_date": "record_date"},
+}
+
+
+class JavacNotFound(RuntimeError):
+    """The line parser cannot be compiled: no `javac` (a JRE without its JDK)."""
+
+
+def layout(family: schema.Family, header: tuple[str, ...] | list[str]) -> str:
+    """The parser's view of one header: family, field count and each role's position in it."""
+    own = _OWN_FIELDS[family.name]
+
+    def column(role: str) -> str | None:
+        if role in schema.COMMON_FIELDS:
+            return schema.common_field(family, role)
+        return own.get(role)
+
+    positions = [header.index(c) if (c := column(role)) else -1 for role in ROLES]
+    return f"{_KIND[family.name]};{len(header)};{','.join(map(str, positions))}"
+
+
+def parsed_line(raw_text: Column, family: schema.Family, header, ssn_key: bytes) -> Column:
+    """The struct of `PARSED` for each line of a file of `family` with this `header`."""
+    return F.call_udf(UDF_NAME, raw_text, F.lit(layout(family, header)), F.lit(bytearray(ssn_key)))
+
+
+def _javac() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
+    if not javac or not Path(javac).exists():
+        raise JavacNotFound(
+            "Bronze's line parser is compiled on first use and needs `javac` (JAVA_HOME="
+            f"{java_home!r}): install a JDK 17, e.g. `apt-get install openjdk-17-jdk-headless`."
+        )
+    return javac
+
+
+def jar() -> Path:
+    """The parser's jar for this pyspark: shipped beside the sources (a staged package), or
+    compiled once per source version into a user cache."""
+    sources = sorted(SOURCES.rglob("*.java"))
+    digest = hashlib.sha256(pyspark.__version__.encode())
+    for source in sources:
+        digest.update(source.relative_to(SOURCES).as_posix().encode() + source.read_bytes())
+    name = f"line-parser-{digest.hexdigest()[:16]}.jar"
+    shipped = SOURCES / name  # beside the sources in a package staged for a cluster
+    if shipped.exists():
+        return shipped
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "phone-compliance"
+    target = cache / name
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    spark_jars = Path(pyspark.__file__).parent / "jars"
+    with tempfile.TemporaryDirectory(dir=cache) as work:
+        classes = Path(work) / "classes"
+        subprocess.run(
+            [
+                _javac(),
+                "--release",
+                "17",
+                "-nowarn",
+                "-cp",
+                f"{spark_jars}/*",
+                "-d",
+                str(classes),
+                *map(str, sources),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        staged = Path(work) / target.name
+        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
+            for path in sorted(classes.rglob("*.class")):
+                out.write(path, path.relative_to(classes).as_posix())
+        os.replace(staged, target)  # atomic: a concurrent build finds a whole jar or none
+    return target
+
+
+def register(spark: SparkSession) -> None:
+    """Make the parser a SQL function of this session (adding its jar if the session started
+    without it, e.g. a Databricks cluster's)."""
+    path = jar()
+    if str(path) not in spark.sparkContext.getConf().get("spark.jars", ""):
+        spark.sql(f"ADD JAR '{path}'")
+    spark.udf.registerJavaFunction(UDF_NAME, JAVA_CLASS, schema.ddl(PARSED))
+
+
+def ship() -> Path:
+    """Put the compiled jar beside the sources, where a package built for a runtime without a JDK
+    compiler (the image, a cluster) finds it."""
+    built = jar()
+    shipped = SOURCES / built.name
+    if built != shipped:
+        shutil.copy(built, shipped)
+    return shipped
+
+
+if __name__ == "__main__":
+    print(ship())

@@ -1,0 +1,180 @@
+"""Bronze's line parser (a Java UDF) on single lines: SPEC §1, R1.1 reject order, R2, R3."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+import pytest
+
+from phone_compliance import line_parser, schema
+from phone_compliance.pipeline import remote
+
+KEY = b"k" * 32
+SNAPSHOT_LINE = [
+    "10000002",
+    "2450441635032307P",
+    "NPW9305",
+    "346568642",
+    "Kayla",
+    "Griffin",
+    "(620) 529-6605",
+    "CELL",
+    "ACTIVE",
+    "CLIENT",
+    "WIRELESS",
+    "71",
+    "Y",
+    "2023-04-05",
+]
+
+
+def parse(spark, family: schema.Family, lines: list[str], header=None) -> list[dict]:
+    frame = spark.createDataFrame([(line,) for line in lines], "raw_text STRING")
+    parsed = line_parser.parsed_line(frame.raw_text, family, header or family.columns, KEY)
+    return [r.asDict() for r in frame.select(parsed.alias("p")).select("p.*").collect()]
+
+
+def line(fields: list[str]) -> str:
+    return "|".join(fields)
+
+
+def with_field(index: int, value: str) -> str:
+    return line([*SNAPSHOT_LINE[:index], value, *SNAPSHOT_LINE[index + 1 :]])
+
+
+def test_r1_1_r2_r3_an_accepted_snapshot_line_is_typed(spark):
+    (row,) = parse(spark, schema.SNAPSHOT, [line(SNAPSHOT_LINE)])
+    assert row == {
+        "record_id": "10000002",
+        "account_number": "2450441635032307",
+        "consumer_type": "P",
+        "agency_id": "NPW9305",
+        "ssn_hash": hashlib.sha256(KEY + b"346568642").hexdigest(),
+        "phone_number": "+16205296605",
+        "phone_type": "CELL",
+        "phone_status": "ACTIVE",
+        "phone_source": "CLIENT",
+        "phone_technology": "WIRELESS",
+        "quality_score": 71,
+        "quality_score_raw": "71",
+        "phone_raw": "(620) 529-6605",
+        "consent_flag": "Y",
+        "consent_date": date(2023, 4, 5),
+        "soft_delete_flag": None,
+        "event_date": None,
+        "reject_reason": None,
+    }
+
+
+def test_spec_1_quoted_fields_and_spaces(spark):
+    fields = list(SNAPSHOT_LINE)
+    fields[2] = ' "NP|W ""9"" " '  # a quoted pipe and doubled quotes, spaces around
+    fields[10] = "\tWIRELESS "  # only spaces are trimmed, as Spark's trim does
+    (row,) = parse(spark, schema.SNAPSHOT, [line(fields)])
+    assert row["agency_id"] == 'NP|W "9"'
+    assert row["phone_technology"] == "\tWIRELESS"
+    assert row["reject_reason"] is None
+    # An odd number of quotes: the pipes before the last quote are inside quotes.
+    (odd,) = parse(spark, schema.SNAPSHOT, [with_field(4, '"')])
+    assert odd["reject_reason"] == schema.REJECT_FIELD_COUNT
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "reason"),
+    [
+        (1, "245044163503230P", schema.REJECT_LEGACY_ID),
+        (1, "2450441635032307p", schema.REJECT_LEGACY_ID),
+        (6, "(120) 529-6605", schema.REJECT_PHONE),
+        (6, "2 (620) 529-6605", schema.REJECT_PHONE),
+        (13, "2023-02-30", schema.REJECT_DATE),
+        (13, "20230405", schema.REJECT_DATE),
+        (12, "X", schema.REJECT_CONSENT_FLAG),
+    ],
+)
+def test_r1_1_snapshot_rejects(spark, index, value, reason):
+    (row,) = parse(spark, schema.SNAPSHOT, [with_field(index, value)])
+    assert row["reject_reason"] == reason
+
+
+def test_r1_1_field_count_and_first_failure_wins(spark):
+    too_few = line(SNAPSHOT_LINE[:-1])
+    too_many = line([*SNAPSHOT_LINE, ""])
+    legacy_and_phone = line([*SNAPSHOT_LINE[:1], "x", *SNAPSHOT_LINE[2:6], "1", *SNAPSHOT_LINE[7:]])
+    reasons = [r["reject_reason"] for r in parse(spark, schema.SNAPSHOT, [too_few, too_many, ""])]
+    assert reasons == [schema.REJECT_FIELD_COUNT] * 3
+    (row,) = parse(spark, schema.SNAPSHOT, [legacy_and_phone])
+    assert row["reject_reason"] == schema.REJECT_LEGACY_ID
+
+
+def test_r3_eleven_digits_with_leading_one_and_quality_score_range(spark):
+    rows = parse(
+        spark,
+        schema.SNAPSHOT,
+        [with_field(6, "1-620-529-6605"), with_field(11, "101"), with_field(11, "")],
+    )
+    assert rows[0]["phone_number"] == "+16205296605"
+    assert [r["quality_score"] for r in rows[1:]] == [None, None]
+    assert [r["reject_reason"] for r in rows] == [None, None, None]
+
+
+def test_r1_1_enrollment_checks_in_order(spark):
+    header = schema.ENROLLMENT.columns
+    good = {
+        "account_number": "2450441635032307",
+        "consumer_legacy_identifier": "2450441635032307P",
+        "agency_id": "NPW9305",
+        "ssn": "",
+        "first_name": "K",
+        "last_name": "G",
+        "phone_number": "6205296605",
+        "phone_type": "CELL",
+        "phone_technology": "WIRELESS",
+        "phone_status": "ACTIVE",
+        "phone_source": "CLIENT",
+        "quality_score": "5",
+        "enrollment_date": "2020-01-31",
+    }
+
+    def changed(**fields: str) -> str:
+        return line([{**good, **fields}[c] for c in header])
+
+    rows = parse(
+        spark,
+        schema.ENROLLMENT,
+        [
+            changed(),
+            changed(account_number="245044163503230"),
+            changed(consumer_legacy_identifier="2450441635032307"),
+            changed(account_number="2450441635032308"),
+            changed(phone_number="555"),
+            changed(enrollment_date="2020-13-01"),
+        ],
+    )
+    assert [r["reject_reason"] for r in rows] == [
+        None,
+        schema.REJECT_ACCOUNT,
+        schema.REJECT_LEGACY_ID,
+        schema.REJECT_ACCOUNT_MISMATCH,
+        schema.REJECT_PHONE,
+        schema.REJECT_DATE,
+    ]
+    assert rows[0]["event_date"] == date(2020, 1, 31)
+    assert rows[0]["ssn_hash"] is None  # no SSN delivered, no pseudonym
+
+
+def test_spec_1_change_columns_matched_by_name(spark):
+    header = tuple(reversed(schema.CHANGE.columns))
+    values = dict(zip(schema.CHANGE.columns, [*SNAPSHOT_LINE, "Y", "2023-05-01"], strict=True))
+    text = line([values[c] for c in header])
+    bad_flag = line([{**values, "cnsmr_phn_sft_dlt_flg": ""}[c] for c in header])
+    rows = parse(spark, schema.CHANGE, [text, bad_flag], header=header)
+    assert rows[0]["record_id"] == "10000002"
+    assert rows[0]["soft_delete_flag"] == "Y"
+    assert rows[0]["event_date"] == date(2023, 5, 1)
+    assert rows[1]["reject_reason"] == schema.REJECT_SOFT_DELETE_FLAG
+
+
+def test_a_staged_package_ships_the_compiled_parser():
+    staged = remote.staged_package() / "phone_compliance" / "java" / line_parser.jar().name
+    assert staged.is_file()
