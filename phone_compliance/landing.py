@@ -125,7 +125,9 @@ def count_lines(text: bytes) -> int:
     """Lines as Spark's line reader splits them: `\\n`, `\\r\\n` and a lone `\\r` end a line."""
     if not text:
         return 0
-    ends = text.count(b"\n") + text.count(b"\r") - text.count(b"\r\n")
+    ends = text.count(b"\n")
+    if b"\r" in text:  # rare: two more passes over the text
+        ends += text.count(b"\r") - text.count(b"\r\n")
     return ends + (0 if text.endswith((b"\n", b"\r")) else 1)
 
 
@@ -156,7 +158,8 @@ def inspect(file: LandingFile) -> InspectedFile:
     lines = count_lines(text)
     if lines == 0:
         return rejected(schema.FILE_NO_HEADER)
-    first = text.split(b"\n", 1)[0].split(b"\r", 1)[0]
+    newline = text.find(b"\n")  # not split: that would copy the whole text after it
+    first = (text if newline < 0 else text[:newline]).split(b"\r", 1)[0]
     header = tuple(
         name.strip().strip('"')
         for name in first.decode("utf-8", "replace").lstrip("\ufeff").split("|")

@@ -5,9 +5,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.DateTimeException;
 import java.time.LocalDate;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.api.java.UDF3;
@@ -70,9 +68,9 @@ public final class LineParser implements UDF3<String, String, byte[], Row> {
   public Row call(String line, String layout, byte[] hashKey) throws Exception {
     useLayout(layout);
     useKey(hashKey);
-    List<String> fields = fields(line);
+    String[] fields = fields(line);
     Object[] out = new Object[ROLES + 3];
-    if (fields.size() != fieldCount) {
+    if (fields.length != fieldCount) {
       out[out.length - 1] = FIELD_COUNT;
       return RowFactory.create(out);
     }
@@ -162,9 +160,9 @@ public final class LineParser implements UDF3<String, String, byte[], Row> {
     key = hashKey;
   }
 
-  private String field(List<String> fields, int role) {
+  private String field(String[] fields, int role) {
     int at = positions[role];
-    return at >= 0 && at < fields.size() ? fields.get(at) : "";
+    return at >= 0 ? fields[at] : "";
   }
 
   /**
@@ -172,22 +170,37 @@ public final class LineParser implements UDF3<String, String, byte[], Row> {
    * pipes followed by an even number of quotes up to its end, and a field wrapped in quotes
    * loses them, `""` inside read as `"`.
    */
-  static List<String> fields(String line) {
-    List<String> out = new ArrayList<>(20);
+  static String[] fields(String line) {
     int quotesAfter = line.indexOf('"') < 0 ? 0 : count(line, '"');
     boolean quoted = quotesAfter > 0;
+    String[] out = new String[separators(line, quotesAfter) + 1];
+    int n = 0;
     int start = 0;
     for (int i = 0; i < line.length(); i++) {
       char c = line.charAt(i);
       if (c == '"') {
         quotesAfter--;
       } else if (c == '|' && quotesAfter % 2 == 0) {
-        out.add(value(line.substring(start, i), quoted));
+        out[n++] = value(line.substring(start, i), quoted);
         start = i + 1;
       }
     }
-    out.add(value(line.substring(start), quoted));
+    out[n] = value(line.substring(start), quoted);
     return out;
+  }
+
+  /** The pipes that separate fields: those followed by an even number of quotes. */
+  private static int separators(String line, int quotes) {
+    int n = 0;
+    for (int i = 0; i < line.length(); i++) {
+      char c = line.charAt(i);
+      if (c == '"') {
+        quotes--;
+      } else if (c == '|' && quotes % 2 == 0) {
+        n++;
+      }
+    }
+    return n;
   }
 
   private static String value(String field, boolean quoted) {
