@@ -75,6 +75,10 @@ def test_spec_1_quoted_fields_and_spaces(spark):
     assert row["agency_id"] == 'NP|W "9"'
     assert row["phone_technology"] == "\tWIRELESS"
     assert row["reject_reason"] is None
+    (split,) = parse(spark, schema.SNAPSHOT, [with_field(2, " Agence é|")])
+    assert split["reject_reason"] == schema.REJECT_FIELD_COUNT  # a pipe outside quotes splits
+    (accented,) = parse(spark, schema.SNAPSHOT, [with_field(2, " Agence é ")])
+    assert accented["agency_id"] == "Agence é"
     # An odd number of quotes: the pipes before the last quote are inside quotes.
     (odd,) = parse(spark, schema.SNAPSHOT, [with_field(4, '"')])
     assert odd["reject_reason"] == schema.REJECT_FIELD_COUNT
@@ -87,6 +91,7 @@ def test_spec_1_quoted_fields_and_spaces(spark):
         (1, "2450441635032307p", schema.REJECT_LEGACY_ID),
         (6, "(120) 529-6605", schema.REJECT_PHONE),
         (6, "2 (620) 529-6605", schema.REJECT_PHONE),
+        (6, "1 (620) 529-66051", schema.REJECT_PHONE),
         (13, "2023-02-30", schema.REJECT_DATE),
         (13, "20230405", schema.REJECT_DATE),
         (12, "X", schema.REJECT_CONSENT_FLAG),
