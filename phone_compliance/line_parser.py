@@ -72,11 +72,11 @@ _OWN_FIELDS = {
         "event_date": "record_date",
     },
 }
-# Bronze columns named differently from the parser's result.
+# Bronze columns named differently from the parser's result: a family's own row id and date
+# keep their delivered names.
 BRONZE_NAME_OF = {
-    schema.ENROLLMENT.name: {"event_date": "enrollment_date"},
-    schema.SNAPSHOT.name: {"record_id": "cnsmr_phn_id"},
-    schema.CHANGE.name: {"record_id": "cnsmr_phn_hst_id", "event_date": "record_date"},
+    family: {role: column for role, column in own.items() if role in ("record_id", "event_date")}
+    for family, own in _OWN_FIELDS.items()
 }
 
 
@@ -99,16 +99,20 @@ def layout(family: schema.Family, header: tuple[str, ...] | list[str]) -> str:
 
 def parsed_line(raw_text: Column, family: schema.Family, header, ssn_key: bytes) -> Column:
     """The struct of `PARSED` for each line of a file of `family` with this `header`."""
-    return F.call_udf(UDF_NAME, raw_text, F.lit(layout(family, header)), F.lit(bytearray(ssn_key)))
+    # Bytes, not text: Spark hands the parser the literal's own array each row, no new string.
+    layout_bytes = bytearray(layout(family, header).encode("ascii"))
+    return F.call_udf(UDF_NAME, raw_text, F.lit(layout_bytes), F.lit(bytearray(ssn_key)))
 
 
 def _javac() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    javac = str(Path(java_home) / "bin" / "javac") if java_home else shutil.which("javac")
-    if not javac or not Path(javac).exists():
+    from phone_compliance.spark import jdk_tool  # spark.py imports this module
+
+    javac = jdk_tool("javac")
+    if not javac:
         raise JavacNotFound(
             "Bronze's line parser is compiled on first use and needs `javac` (JAVA_HOME="
-            f"{java_home!r}): install a JDK 17, e.g. `apt-get install openjdk-17-jdk-headless`."
+            f"{os.environ.get('JAVA_HOME')!r}): install a JDK 17, e.g. "
+            "`apt-get install openjdk-17-jdk-headless`."
         )
     return javac
 

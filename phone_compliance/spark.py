@@ -26,11 +26,18 @@ class JavaNotFound(RuntimeError):
     """Spark cannot start: Java is missing or the wrong version."""
 
 
+def jdk_tool(name: str) -> str | None:
+    """The path of a JDK program (`java`, `javac`): JAVA_HOME's, else PATH's; None if absent."""
+    java_home = os.environ.get("JAVA_HOME")
+    tool = str(Path(java_home) / "bin" / name) if java_home else shutil.which(name)
+    return tool if tool and Path(tool).exists() else None
+
+
 def require_java() -> None:
     """Stop with a clear message unless `java` (JAVA_HOME or PATH) is Java 17 or newer."""
     java_home = os.environ.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
-    if not java or not Path(java).exists():
+    java = jdk_tool("java")
+    if not java:
         raise JavaNotFound(
             f"Spark needs Java {REQUIRED_JAVA}: found no `java` "
             f"(JAVA_HOME={java_home!r}, PATH has none). Install a JDK {REQUIRED_JAVA}, "

@@ -19,11 +19,11 @@ import org.apache.spark.sql.api.java.UDF3;
  * says where each field is in the file's header ({@code layout}) and gives the SSN hash key; the
  * result's fields are {@code line_parser.PARSED}, in that order.
  *
- * <p>{@code layout} is {@code KIND;FIELDS;P0,P1,...}: the family (E enrollment, S snapshot, C
+ * <p>{@code layout} is the ASCII text {@code KIND;FIELDS;P0,P1,...}: the family (E enrollment, S snapshot, C
  * change), how many fields its lines have, and the position in the line of each field named by
  * the {@code F_*} constants below (-1: the family has no such field).
  */
-public final class LineParser implements UDF3<String, String, byte[], Row> {
+public final class LineParser implements UDF3<String, byte[], byte[], Row> {
   private static final long serialVersionUID = 1L;
 
   // Positions within layout's list (line_parser.ROLES has the same order).
@@ -57,7 +57,7 @@ public final class LineParser implements UDF3<String, String, byte[], Row> {
   private static final char[] HEX = "0123456789abcdef".toCharArray();
 
   // Per task (Spark deserializes a UDF per task): the parsed layout and the keyed digest.
-  private transient String layoutText;
+  private transient byte[] layoutBytes;
   private transient char kind;
   private transient int fieldCount;
   private transient int[] positions;
@@ -66,7 +66,7 @@ public final class LineParser implements UDF3<String, String, byte[], Row> {
   private transient int[] cuts; // where the line's separating pipes are, reused line to line
 
   @Override
-  public Row call(String line, String layout, byte[] hashKey) throws Exception {
+  public Row call(String line, byte[] layout, byte[] hashKey) throws Exception {
     useLayout(layout);
     useKey(hashKey);
     String[] fields = fields(line);
@@ -138,18 +138,19 @@ public final class LineParser implements UDF3<String, String, byte[], Row> {
     return RowFactory.create(out);
   }
 
-  private void useLayout(String layout) {
-    if (layout.equals(layoutText)) {
+  private void useLayout(byte[] layout) {
+    if (layout == layoutBytes || Arrays.equals(layout, layoutBytes)) {
       return;
     }
-    String[] parts = layout.split(";", -1);
+    String text = new String(layout, StandardCharsets.US_ASCII);
+    String[] parts = text.split(";", -1);
     kind = parts[0].charAt(0);
     fieldCount = Integer.parseInt(parts[1]);
     positions = Arrays.stream(parts[2].split(",")).mapToInt(Integer::parseInt).toArray();
     if (positions.length != ROLES) {
-      throw new IllegalArgumentException("layout needs " + ROLES + " positions: " + layout);
+      throw new IllegalArgumentException("layout needs " + ROLES + " positions: " + text);
     }
-    layoutText = layout;
+    layoutBytes = layout;
   }
 
   private void useKey(byte[] hashKey) throws NoSuchAlgorithmException {
