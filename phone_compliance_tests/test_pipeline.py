@@ -229,6 +229,31 @@ def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
         assert results and not {n: v.rows for n, v in results.items() if v.rows}, layer
 
 
+def test_r2_sql_validation_reports_how_many_rows_break_a_rule_with_examples(spark, tmp_path):
+    """A Silver key that is not 16 digits (R2) is counted in full, with five examples."""
+    from pyspark.sql.types import StructType
+
+    good = {
+        "account_number": A,
+        "phone_number": "+1" + PHONE,
+        "attributes_file": "f",
+        "is_deleted": False,
+    }
+    rows = [good] + [
+        {**good, "account_number": A[:15] + "x", "phone_number": f"+1212555{i:04d}"}
+        for i in range(7)
+    ]
+    warehouse = str(tmp_path)
+    spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.SILVER_PAIR))).write.format(
+        "delta"
+    ).save(f"{warehouse}/silver/pair_state")
+    results = validation.validate(spark, "silver", warehouse)
+    broken = {name: v for name, v in results.items() if v.rows}
+    assert set(broken) == {"r2_r3_pair_keys_valid"}
+    assert broken["r2_r3_pair_keys_valid"].rows == 7
+    assert len(broken["r2_r3_pair_keys_valid"].examples) == 5
+
+
 def test_definitions_load_and_the_graph_is_as_reviewed():
     from phone_compliance.definitions import defs
 
