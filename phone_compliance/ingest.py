@@ -101,8 +101,8 @@ def plan_batch(landing: str, known: KnownFiles) -> Batch:
 def parse_batch(spark: SparkSession, batch: Batch, ssn_key: bytes) -> None:
     """Plan the parse of the batch's readable files, one lazy frame per family (R1.1).
 
-    The writer computes each under `bronze.read_conf(files)`, reading every file once; nothing is
-    cached. Rejected rows come after (`rejects`).
+    The writer computes each, reading every file once; nothing is cached. Rejected rows come
+    after (`rejects`).
     """
     for family in schema.FAMILIES:
         readable = [f for f in batch.new if f.readable and f.family == family.name]

@@ -1,29 +1,33 @@
-"""Bronze's line parser (SPEC §1, R1.1, R2, R3): a Spark Java UDF, compiled here on first use.
+"""Bronze's line parser (SPEC §1, R1.1, R2, R3): a Spark data source in Java, compiled here on
+first use.
 
-The rules live in `java/phonecompliance/LineParser.java`; this module compiles it against the
-installed pyspark (javac, cached outside the repo like Spark's Maven jars: no jar is committed),
-hands the jar to Spark and registers the UDF, and says where each field sits in a file's header.
+The rules live in `java/phonecompliance/LineParser.java`, the reading of delivered files in
+`DeliveredFiles.java`; this module compiles them against the installed pyspark (javac, cached
+outside the repo like Spark's Maven jars: no jar is committed), hands the jar to Spark, says where
+each field sits in a file's header and reads files through the source.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pyspark
-from pyspark.sql import Column, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import DataFrame, SparkSession
 
 from phone_compliance import schema
 
 SOURCES = Path(__file__).with_name("java")
-JAVA_CLASS = "phonecompliance.LineParser"
-UDF_NAME = "phone_compliance_parse_line"
+SOURCE_CLASS = "phonecompliance.DeliveredFiles"
 
 # What the parser returns, in its order; `record_id` is the family's row id (cnsmr_phn_id or
 # cnsmr_phn_hst_id), `event_date` its enrollment_date or record_date.
@@ -44,6 +48,9 @@ PARSED: schema.Schema = (
     ("event_date", "DATE"),
     ("reject_reason", "STRING"),
 )
+# What the source returns for each line after the header: the parse, lineage, and the line as
+# delivered when it is rejected.
+SCHEMA: schema.Schema = (*PARSED, *schema.LINEAGE, ("raw_text", "STRING"))
 
 # The delivered fields the parser reads, in LineParser's F_* order: per family, its column (None
 # when the family has no such field).
@@ -97,11 +104,37 @@ def layout(family: schema.Family, header: tuple[str, ...] | list[str]) -> str:
     return f"{_KIND[family.name]};{len(header)};{','.join(map(str, positions))}"
 
 
-def parsed_line(raw_text: Column, family: schema.Family, header, ssn_key: bytes) -> Column:
-    """The struct of `PARSED` for each line of a file of `family` with this `header`."""
-    # Bytes, not text: Spark hands the parser the literal's own array each row, no new string.
-    layout_bytes = bytearray(layout(family, header).encode("ascii"))
-    return F.call_udf(UDF_NAME, raw_text, F.lit(layout_bytes), F.lit(bytearray(ssn_key)))
+@dataclass(frozen=True)
+class DeliveredFile:
+    """One file to read: where it is, its name and dates (lineage) and its header."""
+
+    uri: str
+    name: str
+    file_date: date
+    file_ts: str
+    header: tuple[str, ...]
+
+
+def read(
+    spark: SparkSession,
+    family: schema.Family,
+    groups: Sequence[Sequence[DeliveredFile]],
+    ssn_key: bytes,
+) -> DataFrame:
+    """Every line after the header of each file, parsed, as `SCHEMA` rows; a group of files is
+    one Spark partition, read in order."""
+    files = [
+        [str(g), f.uri, f.name, f.file_date.isoformat(), f.file_ts, layout(family, f.header)]
+        for g, group in enumerate(groups)
+        for f in group
+    ]
+    return (
+        spark.read.format(SOURCE_CLASS)
+        .schema(schema.ddl(SCHEMA))
+        .option("files", json.dumps(files))
+        .option("secret_ssn_hash_key", ssn_key.hex())
+        .load()
+    )
 
 
 def _javac() -> str:
@@ -161,12 +194,11 @@ def jar() -> Path:
 
 
 def register(spark: SparkSession) -> None:
-    """Make the parser a SQL function of this session (adding its jar if the session started
-    without it, e.g. a Databricks cluster's)."""
+    """Make the source readable in this session: add its jar if the session started without it
+    (e.g. a Databricks cluster's)."""
     path = jar()
     if str(path) not in spark.sparkContext.getConf().get("spark.jars", ""):
         spark.sql(f"ADD JAR '{path}'")
-    spark.udf.registerJavaFunction(UDF_NAME, JAVA_CLASS, schema.ddl(PARSED))
 
 
 def ship() -> Path:

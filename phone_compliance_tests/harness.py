@@ -54,35 +54,33 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
     """The pure transforms end to end on a landing folder (no Dagster, no Delta): Gold by pair."""
     from phone_compliance import landing as landing_zone
     from phone_compliance import schema
-    from phone_compliance.spark import session_conf
     from phone_compliance.transforms import bronze, gold, silver
 
     inspected = landing_zone.inspect_all(landing_zone.list_landing(landing), workers=1)
     readable = [f for f in inspected if f.readable]
-    with session_conf(spark, bronze.PER_FILE_CONF):
-        tables = {}
-        for family in schema.FAMILIES:
-            files = [f for f in readable if f.family == family.name]
-            if files:
-                parsed = bronze.parse_files(spark, family, files, b"test-key")
-                tables[family.name] = bronze.accepted_rows(parsed, family)
-            else:
-                tables[family.name] = delta.read(
-                    spark, "/nonexistent", schema.BRONZE_SCHEMAS[family.name]
-                )
-        snapshots = {}
-        for f in readable:
-            if f.family == schema.SNAPSHOT.name:
-                snapshots.setdefault(date.fromisoformat(f.file_date), []).append(f.file.name)
-        state = silver.reconcile(
-            silver.evidence(
-                tables[schema.ENROLLMENT.name],
-                tables[schema.SNAPSHOT.name],
-                tables[schema.CHANGE.name],
-            ),
-            snapshots,
-        )
-        rows = gold.decisions(state).collect()
+    tables = {}
+    for family in schema.FAMILIES:
+        files = [f for f in readable if f.family == family.name]
+        if files:
+            parsed = bronze.parse_files(spark, family, files, b"test-key")
+            tables[family.name] = bronze.accepted_rows(parsed, family)
+        else:
+            tables[family.name] = delta.read(
+                spark, "/nonexistent", schema.BRONZE_SCHEMAS[family.name]
+            )
+    snapshots = {}
+    for f in readable:
+        if f.family == schema.SNAPSHOT.name:
+            snapshots.setdefault(date.fromisoformat(f.file_date), []).append(f.file.name)
+    state = silver.reconcile(
+        silver.evidence(
+            tables[schema.ENROLLMENT.name],
+            tables[schema.SNAPSHOT.name],
+            tables[schema.CHANGE.name],
+        ),
+        snapshots,
+    )
+    rows = gold.decisions(state).collect()
     return {(r["account_number"], r["phone_number"]): r.asDict() for r in rows}
 
 

@@ -1,9 +1,12 @@
-"""Bronze's line parser (a Java UDF) on single lines: SPEC §1, R1.1 reject order, R2, R3."""
+"""Bronze's line parser (a Java data source) on single lines: SPEC §1, R1.1 reject order, R2, R3."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import tempfile
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -30,9 +33,19 @@ SNAPSHOT_LINE = [
 
 
 def parse(spark, family: schema.Family, lines: list[str], header=None) -> list[dict]:
-    frame = spark.createDataFrame([(line,) for line in lines], "raw_text STRING")
-    parsed = line_parser.parsed_line(frame.raw_text, family, header or family.columns, KEY)
-    return [r.asDict() for r in frame.select(parsed.alias("p")).select("p.*").collect()]
+    """The parser's values for each line of a file with this header, in line order."""
+    header = tuple(header or family.columns)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "lines.csv.gz"
+        path.write_bytes(
+            gzip.compress("".join(f"{x}\n" for x in ["|".join(header), *lines]).encode())
+        )
+        delivered = line_parser.DeliveredFile(
+            path.as_uri(), path.name, date(2023, 1, 1), "0", header
+        )
+        rows = line_parser.read(spark, family, [[delivered]], KEY).collect()
+    assert [r["line_number"] for r in rows] == list(range(2, len(lines) + 2))
+    return [{name: r[name] for name, _ in line_parser.PARSED} for r in rows]
 
 
 def line(fields: list[str]) -> str:

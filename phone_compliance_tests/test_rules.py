@@ -325,25 +325,26 @@ def test_r1_4_exact_duplicate_rows_count_once(spark, landing):
     assert len(got) == 1 and got[(A, E164)]["has_sms_consent"] is True
 
 
-@pytest.mark.parametrize("by_window", [False, True])
-def test_r1_2_every_line_keeps_its_file_and_line_number(spark, landing, by_window):
-    """Both ways of numbering lines (by position in a one-file partition, or by a window over
-    packed files) give every physical line its own file and 1-based line number."""
-    from phone_compliance.spark import session_conf
+@pytest.mark.parametrize("packed", [True, False])
+def test_r1_2_every_line_keeps_its_file_and_line_number(spark, landing, packed, monkeypatch):
+    """Files read several to a partition or one each: every physical line after the header keeps
+    its own file and 1-based line number, and a rejected line its text as delivered."""
+    from phone_compliance import landing as landing_zone
     from phone_compliance.transforms import bronze
 
+    if not packed:
+        monkeypatch.setattr(bronze, "SMALL_FILES_BYTES", 0)
     rows = {
         day: [f"row {day} {i}" for i in range(n)]
         for day, n in [("2020-02-01", 3), ("2020-03-01", 5)]
     }
     paths = [f.write(landing, schema.SNAPSHOT, day, lines) for day, lines in rows.items()]
-    conf = {} if by_window else bronze.ONE_FILE_PER_PARTITION
-    with session_conf(spark, conf):
-        got = bronze.read_lines(spark, [p.as_uri() for p in paths], by_window=by_window).collect()
-    header = "|".join(schema.SNAPSHOT.columns)
+    inspected = landing_zone.inspect_all(landing_zone.list_landing(str(landing)), workers=1)
+    got = bronze.parse_files(spark, schema.SNAPSHOT, inspected, b"k").collect()
     want = {
-        (p.name, i + 1, text)
+        (p.name, i + 2, text)
         for p, lines in zip(paths, rows.values(), strict=True)
-        for i, text in enumerate([header, *lines])
+        for i, text in enumerate(lines)
     }
     assert {(r["source_file"], r["line_number"], r["raw_text"]) for r in got} == want
+    assert {r["reject_reason"] for r in got} == {schema.REJECT_FIELD_COUNT}

@@ -89,8 +89,8 @@ def bronze_ingest(
         session = starting.result()
     parse_batch(session, batch, ssn_key)
     accepted_files = batch.accepted_files
+    conf = tuple(bronze.WRITE_CONF.items())
     for name, key in _FAMILY_KEYS.items():
-        conf = tuple(bronze.read_conf(batch.readable.get(name, [])).items())
         yield dg.Output(
             FileBatch(
                 batch.accepted.get(name),
@@ -111,8 +111,7 @@ def bronze_ingest(
         FileBatch(
             rejects(session, batch, accepted, ssn_key) if batch.new else None,
             batch.files,
-            # Rejects are parsed per family; numbering by position needs this, a window does not.
-            tuple(bronze.PER_FILE_CONF.items()),
+            conf,
         ),
         output_name=REJECTS_KEY.to_python_identifier(),
     )

@@ -51,7 +51,7 @@ class FileBatch:
 
     rows: DataFrame | None
     files: tuple[str, ...]
-    # Session confs the rows must be computed under (Bronze's line numbers need one).
+    # Session confs the rows are written under (bronze.WRITE_CONF).
     spark_conf: tuple[tuple[str, str], ...] = ()
     # How a new table is partitioned (schema.BRONZE_PARTITION_COLUMNS).
     partition_columns: tuple[str, ...] = ()

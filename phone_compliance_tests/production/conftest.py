@@ -43,8 +43,11 @@ def aws_env(moto_endpoint, monkeypatch) -> str:
     """The AWS provider chain and the project's S3 endpoint setting, pointed at moto."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {**DUMMY_CREDENTIALS, "AWS_REGION": REGION,
-                        "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        **DUMMY_CREDENTIALS,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PHONE_COMPLIANCE_S3_ENDPOINT", moto_endpoint)
     return moto_endpoint
@@ -87,8 +90,8 @@ class S3Lake:
         return keys
 
     def keys(self, prefix: str) -> list[str]:
-        pages = s3_client().get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix
+        pages = (
+            s3_client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         )
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
@@ -96,8 +99,9 @@ class S3Lake:
 def s3_client():
     import boto3
 
-    return boto3.client("s3", endpoint_url=os.environ["PHONE_COMPLIANCE_S3_ENDPOINT"],
-                        region_name=REGION)
+    return boto3.client(
+        "s3", endpoint_url=os.environ["PHONE_COMPLIANCE_S3_ENDPOINT"], region_name=REGION
+    )
 
 
 @pytest.fixture
@@ -140,8 +144,10 @@ def production_instance(postgres, tmp_path, monkeypatch):
 
     database = f"dagster_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(
-        host=postgres["DAGSTER_PG_HOST"], port=postgres["DAGSTER_PG_PORT"],
-        user=postgres["DAGSTER_PG_USERNAME"], password=postgres["DAGSTER_PG_PASSWORD"],
+        host=postgres["DAGSTER_PG_HOST"],
+        port=postgres["DAGSTER_PG_PORT"],
+        user=postgres["DAGSTER_PG_USERNAME"],
+        password=postgres["DAGSTER_PG_PASSWORD"],
         dbname=postgres["DAGSTER_PG_DB"],
     )
     admin.autocommit = True

@@ -204,12 +204,14 @@ class DatabricksStandin:
             "run_name": run.request.get("run_name"),
             "run_page_url": f"{self.url}/#job/runs/{run.run_id}",
             "state": state,
-            "tasks": [{
-                "task_key": run.task.get("task_key"),
-                "run_id": run.run_id,
-                "state": state,
-                "cluster_instance": {"cluster_id": f"standin-{run.run_id}"},
-            }],
+            "tasks": [
+                {
+                    "task_key": run.task.get("task_key"),
+                    "run_id": run.run_id,
+                    "state": state,
+                    "cluster_instance": {"cluster_id": f"standin-{run.run_id}"},
+                }
+            ],
         }
 
     def _runs_cancel(self, args):
@@ -236,7 +238,10 @@ class DatabricksStandin:
         with run.log.open("wb") as log:
             run.process = subprocess.Popen(
                 [sys.executable, __file__, str(workdir / "task.json")],
-                cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             run.life_cycle_state = "RUNNING"
             code = run.process.wait()

@@ -33,8 +33,12 @@ BRONZE_KEYS = [ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY, REJECTS_KEY, LEDGER_KEY
 
 @pytest.fixture
 def production(tmp_path):
-    return replace(lake_settings(tmp_path), env="production", landing="s3://landing/",
-                   warehouse="s3://lakehouse/warehouse")
+    return replace(
+        lake_settings(tmp_path),
+        env="production",
+        landing="s3://landing/",
+        warehouse="s3://lakehouse/warehouse",
+    )
 
 
 def _sensors(defs: dg.Definitions) -> dict[str, dg.SensorDefinition]:
@@ -69,8 +73,11 @@ def test_production_world_watches_s3_and_follows_bronze_automatically(production
         for key in BRONZE_KEYS:
             instance.report_runless_asset_event(dg.AssetMaterialization(key))
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-        requested = {key for key in (PAIR_STATE_KEY, PHONE_CONSENT_KEY, DECISION_INDEX_KEY)
-                     if after.get_requested_partitions(key)}
+        requested = {
+            key
+            for key in (PAIR_STATE_KEY, PHONE_CONSENT_KEY, DECISION_INDEX_KEY)
+            if after.get_requested_partitions(key)
+        }
         assert requested == {PAIR_STATE_KEY, PHONE_CONSENT_KEY, DECISION_INDEX_KEY}
         assert not any(after.get_requested_partitions(key) for key in BRONZE_KEYS)
 
@@ -79,14 +86,21 @@ def test_the_launcher_configuration_completes_the_deployment_file(production, mo
     """The deployment file names the workspace's cluster; the code adds where data lives, the
     project's libraries, the secret scope and the package to ship, and the result is a valid
     configuration of dagster-databricks' launcher."""
-    deployment = {"step_launcher": {
-        "run_config": {"cluster": {"new": {
-            "spark_version": "17.3.x-scala2.13",
-            "nodes": {"node_types": {"node_type_id": "m6id.xlarge"}},
-            "size": {"autoscale": {"min_workers": 1, "max_workers": 8}},
-        }}, "libraries": [{"pypi": {"package": "isal==1.7.0"}}]},
-        "env_variables": {"EXTRA": "1"},
-    }}
+    deployment = {
+        "step_launcher": {
+            "run_config": {
+                "cluster": {
+                    "new": {
+                        "spark_version": "17.3.x-scala2.13",
+                        "nodes": {"node_types": {"node_type_id": "m6id.xlarge"}},
+                        "size": {"autoscale": {"min_workers": 1, "max_workers": 8}},
+                    }
+                },
+                "libraries": [{"pypi": {"package": "isal==1.7.0"}}],
+            },
+            "env_variables": {"EXTRA": "1"},
+        }
+    }
     config = launcher_config(production, deployment)
     assert config["env_variables"] == {
         "PHONE_COMPLIANCE_ENV": "production",
@@ -100,8 +114,11 @@ def test_the_launcher_configuration_completes_the_deployment_file(production, mo
     assert "isal==1.7.0" in packages and not any(p.startswith("isal==") for p in packages[1:])
     assert not any(p.startswith(("pyspark", "delta-spark")) for p in packages)
     assert config["secrets_to_env_variables"] == [
-        {"name": "PHONE_COMPLIANCE_SSN_HASH_KEY", "scope": "phone-compliance",
-         "key": "ssn-hash-key"}
+        {
+            "name": "PHONE_COMPLIANCE_SSN_HASH_KEY",
+            "scope": "phone-compliance",
+            "key": "ssn-hash-key",
+        }
     ]
     assert config["databricks_token"] == {"env": "DATABRICKS_TOKEN"}  # never in a file
     shipped = Path(config["local_dagster_job_package_path"])
@@ -117,7 +134,9 @@ def test_the_launcher_configuration_completes_the_deployment_file(production, mo
         asset_graph=dg.Definitions(
             assets=[heavy],
             resources={REMOTE_EXECUTION: databricks_step_launcher(production, deployment)},
-        ).get_repository_def().asset_graph
+        )
+        .get_repository_def()
+        .asset_graph
     )
     assert dg.validate_run_config(job) is not None
 
@@ -128,9 +147,13 @@ def test_a_failed_blocking_check_on_bronze_stops_what_follows(production):
         first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
         for key in BRONZE_KEYS:
             instance.report_runless_asset_event(dg.AssetMaterialization(key))
-        instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-            asset_key=LEDGER_KEY, check_name="r1_2_rows_conserved_per_file", passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-        ))
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=LEDGER_KEY,
+                check_name="r1_2_rows_conserved_per_file",
+                passed=False,
+                severity=dg.AssetCheckSeverity.ERROR,
+            )
+        )
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
         assert after.total_requested == 0

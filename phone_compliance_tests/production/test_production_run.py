@@ -67,19 +67,25 @@ def production_location(s3_lake, workspace, tmp_path, monkeypatch) -> Reconstruc
     """The code location as the production container loads it: its environment, the launcher's
     deployment file, and `phone_compliance.definitions` imported afresh under them."""
     deployment = tmp_path / "databricks.yaml"
-    deployment.write_text(yaml.safe_dump({
-        "run_config": {
-            "run_name": "phone-compliance",
-            "cluster": {"new": {
-                "spark_version": "17.3.x-scala2.13",
-                "nodes": {"node_types": {"node_type_id": "m6id.xlarge"}},
-                "size": {"num_workers": 1},
-            }},
-            "timeout_seconds": 3600,
-        },
-        "poll_interval_sec": 0.5,
-        "verbose_logs": False,
-    }))
+    deployment.write_text(
+        yaml.safe_dump(
+            {
+                "run_config": {
+                    "run_name": "phone-compliance",
+                    "cluster": {
+                        "new": {
+                            "spark_version": "17.3.x-scala2.13",
+                            "nodes": {"node_types": {"node_type_id": "m6id.xlarge"}},
+                            "size": {"num_workers": 1},
+                        }
+                    },
+                    "timeout_seconds": 3600,
+                },
+                "poll_interval_sec": 0.5,
+                "verbose_logs": False,
+            }
+        )
+    )
     settings = s3_lake.settings
     for name, value in {
         "PHONE_COMPLIANCE_ENV": "production",
@@ -103,9 +109,15 @@ def test_heavy_steps_run_on_databricks_and_the_run_lives_in_postgres(
 ):
     staging = s3_lake.staging
     f.write(staging, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
-    f.write(staging, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "Y", "2020-01-20"), f.snapshot(B, PHONE),
-    ])
+    f.write(
+        staging,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            f.snapshot(A, PHONE, "Y", "2020-01-20"),
+            f.snapshot(B, PHONE),
+        ],
+    )
     s3_lake.upload()
 
     job = production_location.get_reconstructable_job("refresh_decisions")

@@ -16,9 +16,16 @@ def test_graph_runs_on_s3_and_a_redelivered_file_replaces_its_rows(s3_spark, s3_
     spark, lake = s3_spark, s3_lake.settings
     staging = s3_lake.staging
     f.write(staging, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
-    snapshot = f.write(s3_lake.staging, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "Y", "2020-01-20"), f.snapshot(B, PHONE), "not|enough|fields",
-    ])
+    snapshot = f.write(
+        s3_lake.staging,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            f.snapshot(A, PHONE, "Y", "2020-01-20"),
+            f.snapshot(B, PHONE),
+            "not|enough|fields",
+        ],
+    )
     s3_lake.upload()
 
     first = run_pipeline(lake)
@@ -28,14 +35,21 @@ def test_graph_runs_on_s3_and_a_redelivered_file_replaces_its_rows(s3_spark, s3_
     assert gold[A]["can_send_sms"] is True and gold[A]["reason"] == schema.ALLOWED
     assert table(spark, lake, "bronze/rejects").count() == 1
     # The tables are Delta tables in the bucket, not on this machine.
-    assert any(k.startswith("warehouse/gold/phone_consent/_delta_log/")
-               for k in s3_lake.keys("warehouse/"))
+    assert any(
+        k.startswith("warehouse/gold/phone_consent/_delta_log/") for k in s3_lake.keys("warehouse/")
+    )
 
     # Re-delivered under the same key with new content: a new ETag, so a new file version whose
     # rows replace the old version's (the reject goes with it).
-    f.write(s3_lake.staging, schema.SNAPSHOT, "2020-02-01", [
-        f.snapshot(A, PHONE, "N", "2020-01-25"), f.snapshot(B, PHONE),
-    ])
+    f.write(
+        s3_lake.staging,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            f.snapshot(A, PHONE, "N", "2020-01-25"),
+            f.snapshot(B, PHONE),
+        ],
+    )
     s3_lake.upload(snapshot)
     second = run_pipeline(lake, accept_decision_flips=True)
     assert second.success

@@ -96,7 +96,8 @@ def test_a_redelivered_file_is_a_new_version_and_waits_for_a_run_in_flight(s3_la
     again = _evaluate(sensor, instance, s3_lake)
     assert again.run_requests[0].tags["phone_compliance/new_files"] == "1"
 
-    run = create_run_for_test(instance, job_name=ingest_landing.name,
-                              status=dg.DagsterRunStatus.STARTED)
+    run = create_run_for_test(
+        instance, job_name=ingest_landing.name, status=dg.DagsterRunStatus.STARTED
+    )
     waiting = _evaluate(sensor, instance, s3_lake)
     assert isinstance(waiting, dg.SkipReason) and run.run_id in waiting.skip_message

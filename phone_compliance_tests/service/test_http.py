@@ -267,6 +267,7 @@ def test_index_swap_under_concurrent_requests_loses_none(tmp_path: Path) -> None
     workers = [threading.Thread(target=hammer) for _ in range(4)]
     for w in workers:
         w.start()
+
     def served(version: int) -> None:
         """Wait (on answers, not on a clock) until some request was answered from `version`."""
         until = time.monotonic() + 30

@@ -6,26 +6,20 @@ import java.security.NoSuchAlgorithmException;
 import java.time.DateTimeException;
 import java.time.LocalDate;
 import java.util.Arrays;
-import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
-import org.apache.spark.sql.api.java.UDF3;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * Bronze's line parser (SPEC §1, R1.1, R2, R3): one delivered line in, its typed Bronze values
- * and the first failing check's reject code out.
+ * and the first failing check's reject code out, as Spark's internal values (text as
+ * {@code UTF8String} slices of the line, dates as days since 1970), so {@link DeliveredFiles}
+ * hands Spark its rows without a conversion.
  *
- * <p>A Spark Java UDF, because Spark's own expressions split, trim and regex-match each field of
- * each line in generated code at about twice this cost. Python (phone_compliance/line_parser.py)
- * says where each field is in the file's header ({@code layout}) and gives the SSN hash key; the
- * result's fields are {@code line_parser.PARSED}, in that order.
- *
- * <p>{@code layout} is the ASCII text {@code KIND;FIELDS;P0,P1,...}: the family (E enrollment, S snapshot, C
- * change), how many fields its lines have, and the position in the line of each field named by
- * the {@code F_*} constants below (-1: the family has no such field).
+ * <p>{@code layout} is the ASCII text {@code KIND;FIELDS;P0,P1,...}: the family (E enrollment, S
+ * snapshot, C change), how many fields its lines have, and the position in the line of each field
+ * named by the {@code F_*} constants below (-1: the family has no such field). The values come
+ * out in the order of {@code line_parser.PARSED}.
  */
-public final class LineParser implements UDF3<String, byte[], byte[], Row> {
-  private static final long serialVersionUID = 1L;
-
+final class LineParser {
   // Positions within layout's list (line_parser.ROLES has the same order).
   static final int F_RECORD_ID = 0;
   static final int F_ACCOUNT = 1;
@@ -43,90 +37,101 @@ public final class LineParser implements UDF3<String, byte[], byte[], Row> {
   static final int F_SOFT_DELETE = 13;
   static final int F_EVENT_DATE = 14; // enrollment_date or record_date
   static final int ROLES = 15;
+  static final int VALUES = ROLES + 3;
 
   // Reject codes (schema.py), in the order R1.1 checks them.
-  static final String FIELD_COUNT = "FIELD_COUNT";
-  static final String BAD_ACCOUNT = "BAD_ACCOUNT_NUMBER";
-  static final String BAD_LEGACY = "BAD_LEGACY_IDENTIFIER";
-  static final String MISMATCH = "ACCOUNT_LEGACY_MISMATCH";
-  static final String BAD_PHONE = "BAD_PHONE_NUMBER";
-  static final String BAD_DATE = "BAD_DATE";
-  static final String BAD_CONSENT_FLAG = "BAD_CONSENT_FLAG";
-  static final String BAD_SOFT_DELETE = "BAD_SOFT_DELETE_FLAG";
+  static final UTF8String FIELD_COUNT = UTF8String.fromString("FIELD_COUNT");
+  static final UTF8String BAD_ACCOUNT = UTF8String.fromString("BAD_ACCOUNT_NUMBER");
+  static final UTF8String BAD_LEGACY = UTF8String.fromString("BAD_LEGACY_IDENTIFIER");
+  static final UTF8String MISMATCH = UTF8String.fromString("ACCOUNT_LEGACY_MISMATCH");
+  static final UTF8String BAD_PHONE = UTF8String.fromString("BAD_PHONE_NUMBER");
+  static final UTF8String BAD_DATE = UTF8String.fromString("BAD_DATE");
+  static final UTF8String BAD_CONSENT_FLAG = UTF8String.fromString("BAD_CONSENT_FLAG");
+  static final UTF8String BAD_SOFT_DELETE = UTF8String.fromString("BAD_SOFT_DELETE_FLAG");
 
-  private static final char[] HEX = "0123456789abcdef".toCharArray();
+  private static final UTF8String EMPTY = UTF8String.EMPTY_UTF8;
+  private static final byte[] HEX = "0123456789abcdef".getBytes(StandardCharsets.US_ASCII);
 
-  // Per task (Spark deserializes a UDF per task): the parsed layout and the keyed digest.
-  private transient byte[] layoutBytes;
-  private transient char kind;
-  private transient int fieldCount;
-  private transient int[] positions;
-  private transient byte[] key;
-  private transient MessageDigest keyed;
-  private transient int[] cuts; // where the line's separating pipes are, reused line to line
+  private final char kind;
+  private final int fieldCount;
+  private final int[] positions;
+  private final MessageDigest keyed;
+  private int[] cuts = new int[32]; // where the line's separating pipes are, reused line to line
+  private UTF8String[] fields = new UTF8String[32];
 
-  @Override
-  public Row call(String line, byte[] layout, byte[] hashKey) throws Exception {
-    useLayout(layout);
-    useKey(hashKey);
-    String[] fields = fields(line);
-    Object[] out = new Object[ROLES + 3];
-    if (fields.length != fieldCount) {
-      out[out.length - 1] = FIELD_COUNT;
-      return RowFactory.create(out);
+  LineParser(String layout, byte[] hashKey) throws NoSuchAlgorithmException {
+    String[] parts = layout.split(";", -1);
+    kind = parts[0].charAt(0);
+    fieldCount = Integer.parseInt(parts[1]);
+    positions = Arrays.stream(parts[2].split(",")).mapToInt(Integer::parseInt).toArray();
+    if (positions.length != ROLES) {
+      throw new IllegalArgumentException("layout needs " + ROLES + " positions: " + layout);
     }
-    String legacy = field(fields, F_LEGACY);
-    boolean legacyOk = legacy.length() == 17 && digits(legacy, 0, 16) && upper(legacy.charAt(16));
-    String legacyAccount = legacyOk ? legacy.substring(0, 16) : null;
-    String phoneRaw = field(fields, F_PHONE);
-    String phone = normalizedPhone(phoneRaw);
-    String scoreRaw = field(fields, F_SCORE);
-    String reason;
-    String account = legacyAccount;
-    LocalDate consentDate = null;
-    LocalDate eventDate = null;
-    String consentFlag = null;
-    String softDelete = null;
+    keyed = MessageDigest.getInstance("SHA-256");
+    keyed.update(hashKey);
+  }
+
+  /** The values of one line (its bytes, without the line end) into {@code out[0..VALUES)}. */
+  void parse(byte[] delivered, Object[] out) throws CloneNotSupportedException {
+    byte[] line = validUtf8(delivered);
+    int count = split(line);
+    if (count != fieldCount) {
+      Arrays.fill(out, 0, VALUES, null);
+      out[VALUES - 1] = FIELD_COUNT;
+      return;
+    }
+    UTF8String legacy = field(F_LEGACY);
+    boolean legacyOk =
+        legacy.numBytes() == 17 && digits(legacy, 0, 16) && upper(legacy.getByte(16));
+    UTF8String legacyAccount = legacyOk ? legacy.substring(0, 16) : null;
+    UTF8String phoneRaw = field(F_PHONE);
+    UTF8String phone = normalizedPhone(phoneRaw);
+    UTF8String scoreRaw = field(F_SCORE);
+    UTF8String reason;
+    UTF8String account = legacyAccount;
+    Integer consentDate = null;
+    Integer eventDate = null;
+    UTF8String consentFlag = null;
+    UTF8String softDelete = null;
     if (kind == 'E') {
-      account = field(fields, F_ACCOUNT);
-      eventDate = date(field(fields, F_EVENT_DATE));
-      reason = !(account.length() == 16 && digits(account, 0, 16)) ? BAD_ACCOUNT
+      account = field(F_ACCOUNT);
+      eventDate = date(field(F_EVENT_DATE));
+      reason = !(account.numBytes() == 16 && digits(account, 0, 16)) ? BAD_ACCOUNT
           : !legacyOk ? BAD_LEGACY
           : !account.equals(legacyAccount) ? MISMATCH
           : phone == null ? BAD_PHONE
           : eventDate == null ? BAD_DATE
           : null;
     } else {
-      String consentText = field(fields, F_CONSENT_DATE);
+      UTF8String consentText = field(F_CONSENT_DATE);
       consentDate = date(consentText);
-      consentFlag = field(fields, F_CONSENT_FLAG);
+      consentFlag = field(F_CONSENT_FLAG);
       reason = !legacyOk ? BAD_LEGACY
           : phone == null ? BAD_PHONE
-          : !(consentText.isEmpty() || consentDate != null) ? BAD_DATE
-          : !(consentFlag.equals("Y") || consentFlag.equals("N") || consentFlag.isEmpty())
-              ? BAD_CONSENT_FLAG
+          : !(consentText.numBytes() == 0 || consentDate != null) ? BAD_DATE
+          : !(isOneOf(consentFlag, 'Y', 'N') || consentFlag.numBytes() == 0) ? BAD_CONSENT_FLAG
           : null;
       if (kind == 'C') {
-        softDelete = field(fields, F_SOFT_DELETE);
-        eventDate = date(field(fields, F_EVENT_DATE));
+        softDelete = field(F_SOFT_DELETE);
+        eventDate = date(field(F_EVENT_DATE));
         if (reason == null) {
           reason = eventDate == null ? BAD_DATE
-              : !(softDelete.equals("Y") || softDelete.equals("N")) ? BAD_SOFT_DELETE
+              : !isOneOf(softDelete, 'Y', 'N') ? BAD_SOFT_DELETE
               : null;
         }
       }
     }
-    String ssn = field(fields, F_SSN);
-    out[0] = positions[F_RECORD_ID] >= 0 ? field(fields, F_RECORD_ID) : null;
+    UTF8String ssn = field(F_SSN);
+    out[0] = positions[F_RECORD_ID] >= 0 ? field(F_RECORD_ID) : null;
     out[1] = account;
-    out[2] = legacy.length() >= 17 ? legacy.substring(16, 17) : "";
-    out[3] = field(fields, F_AGENCY);
-    out[4] = ssn.isEmpty() ? null : keyedHash(ssn);
+    out[2] = legacy.numBytes() >= 17 ? legacy.substring(16, 17) : EMPTY;
+    out[3] = field(F_AGENCY);
+    out[4] = ssn.numBytes() == 0 ? null : keyedHash(ssn);
     out[5] = phone;
-    out[6] = field(fields, F_TYPE);
-    out[7] = field(fields, F_STATUS);
-    out[8] = field(fields, F_SOURCE);
-    out[9] = field(fields, F_TECHNOLOGY);
+    out[6] = field(F_TYPE);
+    out[7] = field(F_STATUS);
+    out[8] = field(F_SOURCE);
+    out[9] = field(F_TECHNOLOGY);
     out[10] = qualityScore(scoreRaw);
     out[11] = scoreRaw;
     out[12] = phoneRaw;
@@ -135,102 +140,92 @@ public final class LineParser implements UDF3<String, byte[], byte[], Row> {
     out[15] = softDelete;
     out[16] = eventDate;
     out[17] = reason;
-    return RowFactory.create(out);
   }
 
-  private void useLayout(byte[] layout) {
-    if (layout == layoutBytes || Arrays.equals(layout, layoutBytes)) {
-      return;
+  /**
+   * The line as valid UTF-8: delivered bytes that are not (rare) are decoded with replacement
+   * characters, as a Java string would hold them, so no stored text is invalid UTF-8.
+   */
+  private static byte[] validUtf8(byte[] line) {
+    for (byte b : line) {
+      if (b < 0) {
+        return new String(line, StandardCharsets.UTF_8).getBytes(StandardCharsets.UTF_8);
+      }
     }
-    String text = new String(layout, StandardCharsets.US_ASCII);
-    String[] parts = text.split(";", -1);
-    kind = parts[0].charAt(0);
-    fieldCount = Integer.parseInt(parts[1]);
-    positions = Arrays.stream(parts[2].split(",")).mapToInt(Integer::parseInt).toArray();
-    if (positions.length != ROLES) {
-      throw new IllegalArgumentException("layout needs " + ROLES + " positions: " + text);
-    }
-    layoutBytes = layout;
+    return line;
   }
 
-  private void useKey(byte[] hashKey) throws NoSuchAlgorithmException {
-    if (hashKey == key || Arrays.equals(hashKey, key)) {
-      return;
-    }
-    keyed = MessageDigest.getInstance("SHA-256");
-    keyed.update(hashKey);
-    key = hashKey;
-  }
-
-  private String field(String[] fields, int role) {
+  private UTF8String field(int role) {
     int at = positions[role];
-    return at >= 0 ? fields[at] : "";
+    return at >= 0 ? fields[at] : EMPTY;
   }
 
   /**
    * SPEC §1: fields split on `|` and trimmed of spaces. A line with quotes splits only on the
    * pipes followed by an even number of quotes up to its end, and a field wrapped in quotes
-   * loses them, `""` inside read as `"`.
+   * loses them, `""` inside read as `"`. Returns the number of fields.
    */
-  String[] fields(String line) {
-    int quotesAfter = line.indexOf('"') < 0 ? 0 : count(line, '"');
+  int split(byte[] line) {
+    int quotesAfter = 0;
+    for (byte b : line) {
+      if (b == '"') {
+        quotesAfter++;
+      }
+    }
     boolean quoted = quotesAfter > 0;
     int n = 0;
-    for (int i = 0; i < line.length(); i++) {
-      char c = line.charAt(i);
+    for (int i = 0; i < line.length; i++) {
+      byte c = line[i];
       if (c == '"') {
         quotesAfter--;
       } else if (c == '|' && quotesAfter % 2 == 0) {
-        if (cuts == null || n == cuts.length) {
-          cuts = cuts == null ? new int[32] : Arrays.copyOf(cuts, 2 * n);
+        if (n == cuts.length) {
+          cuts = Arrays.copyOf(cuts, 2 * n);
         }
         cuts[n++] = i;
       }
     }
-    String[] out = new String[n + 1];
+    if (n + 1 > fields.length) {
+      fields = new UTF8String[2 * (n + 1)];
+    }
     int start = 0;
     for (int k = 0; k < n; k++) {
-      out[k] = value(line.substring(start, cuts[k]), quoted);
+      fields[k] = value(line, start, cuts[k], quoted);
       start = cuts[k] + 1;
     }
-    out[n] = value(line.substring(start), quoted);
-    return out;
+    fields[n] = value(line, start, line.length, quoted);
+    return n + 1;
   }
 
-  private static String value(String field, boolean quoted) {
-    String value = trimSpaces(field);
-    if (quoted && value.startsWith("\"") && value.endsWith("\"")) {
-      return value.length() < 2 ? "" : trimSpaces(value.substring(1, value.length() - 1).replace("\"\"", "\""));
-    }
-    return value;
-  }
-
-  private static int count(String s, char c) {
-    int n = 0;
-    for (int i = 0; i < s.length(); i++) {
-      if (s.charAt(i) == c) {
-        n++;
-      }
-    }
-    return n;
-  }
-
-  /** Spark's trim: spaces only. */
-  static String trimSpaces(String s) {
-    int from = 0;
-    int to = s.length();
-    while (from < to && s.charAt(from) == ' ') {
+  private static UTF8String value(byte[] line, int from, int to, boolean quoted) {
+    while (from < to && line[from] == ' ') {
       from++;
     }
-    while (to > from && s.charAt(to - 1) == ' ') {
+    while (to > from && line[to - 1] == ' ') {
       to--;
     }
-    return from == 0 && to == s.length() ? s : s.substring(from, to);
+    if (quoted && to > from && line[from] == '"' && line[to - 1] == '"') {
+      return to - from < 2 ? EMPTY : UTF8String.fromBytes(unquoted(line, from + 1, to - 1)).trim();
+    }
+    return UTF8String.fromBytes(line, from, to - from);
   }
 
-  private static boolean digits(String s, int from, int to) {
+  /** The bytes between a field's quotes with each `""` read as `"`, left to right. */
+  private static byte[] unquoted(byte[] line, int from, int to) {
+    byte[] out = new byte[to - from];
+    int n = 0;
     for (int i = from; i < to; i++) {
-      char c = s.charAt(i);
+      out[n++] = line[i];
+      if (line[i] == '"' && i + 1 < to && line[i + 1] == '"') {
+        i++;
+      }
+    }
+    return n == out.length ? out : Arrays.copyOf(out, n);
+  }
+
+  private static boolean digits(UTF8String s, int from, int to) {
+    for (int i = from; i < to; i++) {
+      byte c = s.getByte(i);
       if (c < '0' || c > '9') {
         return false;
       }
@@ -238,51 +233,66 @@ public final class LineParser implements UDF3<String, byte[], byte[], Row> {
     return true;
   }
 
-  private static boolean upper(char c) {
+  private static boolean upper(byte c) {
     return c >= 'A' && c <= 'Z';
   }
 
-  /** R3: E.164 `+1XXXXXXXXXX`, or null when the number cannot be normalized. */
-  static String normalizedPhone(String raw) {
-    StringBuilder digits = new StringBuilder(12);
-    for (int i = 0; i < raw.length(); i++) {
-      char c = raw.charAt(i);
-      if (c >= '0' && c <= '9') {
-        digits.append(c);
-      }
-    }
-    int from = digits.length() == 11 && digits.charAt(0) == '1' ? 1 : 0;
-    if (digits.length() - from != 10) {
-      return null;
-    }
-    char area = digits.charAt(from);
-    char exchange = digits.charAt(from + 3);
-    if (area < '2' || exchange < '2') {
-      return null;
-    }
-    return "+1" + digits.substring(from);
+  private static boolean isOneOf(UTF8String s, char a, char b) {
+    return s.numBytes() == 1 && (s.getByte(0) == a || s.getByte(0) == b);
   }
 
-  /** A strict `YYYY-MM-DD` date, or null (2023-02-30 and 20230101 are not dates). */
-  static LocalDate date(String s) {
-    if (s.length() != 10 || s.charAt(4) != '-' || s.charAt(7) != '-'
+  /** R3: E.164 `+1XXXXXXXXXX`, or null when the number cannot be normalized. */
+  static UTF8String normalizedPhone(UTF8String raw) {
+    byte[] digits = new byte[11];
+    int n = 0;
+    for (int i = 0; i < raw.numBytes(); i++) {
+      byte c = raw.getByte(i);
+      if (c >= '0' && c <= '9') {
+        if (n == digits.length) {
+          return null;
+        }
+        digits[n++] = c;
+      }
+    }
+    int from = n == 11 && digits[0] == '1' ? 1 : 0;
+    if (n - from != 10 || digits[from] < '2' || digits[from + 3] < '2') {
+      return null;
+    }
+    byte[] e164 = new byte[12];
+    e164[0] = '+';
+    e164[1] = '1';
+    System.arraycopy(digits, from, e164, 2, 10);
+    return UTF8String.fromBytes(e164);
+  }
+
+  /** A strict `YYYY-MM-DD` date as days since 1970, or null (2023-02-30 is not a date). */
+  static Integer date(UTF8String s) {
+    if (s.numBytes() != 10 || s.getByte(4) != '-' || s.getByte(7) != '-'
         || !digits(s, 0, 4) || !digits(s, 5, 7) || !digits(s, 8, 10)) {
       return null;
     }
     try {
-      return LocalDate.of(
-          Integer.parseInt(s, 0, 4, 10), Integer.parseInt(s, 5, 7, 10), Integer.parseInt(s, 8, 10, 10));
+      return (int) LocalDate.of(number(s, 0, 4), number(s, 5, 7), number(s, 8, 10)).toEpochDay();
     } catch (DateTimeException e) {
       return null;
     }
   }
 
+  private static int number(UTF8String s, int from, int to) {
+    int n = 0;
+    for (int i = from; i < to; i++) {
+      n = 10 * n + (s.getByte(i) - '0');
+    }
+    return n;
+  }
+
   /** The 1–100 score, or null (kept as text beside it, and counted by a data-quality check). */
-  static Integer qualityScore(String s) {
-    if (s.isEmpty() || s.length() > 3 || !digits(s, 0, s.length())) {
+  static Integer qualityScore(UTF8String s) {
+    int length = s.numBytes();
+    if (length == 0 || length > 3 || !digits(s, 0, length)) {
       return null;
     }
-    int score = Integer.parseInt(s);
+    int score = number(s, 0, length);
     return score >= 1 && score <= 100 ? score : null;
   }
 
@@ -291,14 +301,14 @@ public final class LineParser implements UDF3<String, byte[], byte[], Row> {
    * row instead of HMAC's two: the key has a fixed length and the hash is only ever compared,
    * never verified as a MAC, so length extension does not apply.
    */
-  private String keyedHash(String value) throws CloneNotSupportedException {
+  private UTF8String keyedHash(UTF8String value) throws CloneNotSupportedException {
     MessageDigest digest = (MessageDigest) keyed.clone();
-    byte[] sum = digest.digest(value.getBytes(StandardCharsets.UTF_8));
-    char[] hex = new char[sum.length * 2];
+    byte[] sum = digest.digest(value.getBytes());
+    byte[] hex = new byte[sum.length * 2];
     for (int i = 0; i < sum.length; i++) {
       hex[2 * i] = HEX[(sum[i] >> 4) & 15];
       hex[2 * i + 1] = HEX[sum[i] & 15];
     }
-    return new String(hex);
+    return UTF8String.fromBytes(hex);
   }
 }
