@@ -15,8 +15,9 @@ from phone_compliance import line_parser, schema
 from phone_compliance.landing import InspectedFile
 
 # Parquet builds a dictionary for every column and drops it only once it overflows: columns
-# that are nearly unique per row group are written plain from the start. Nor do they get min/max
-# statistics (a compare per value written): Bronze is read whole or by file, never filtered on them.
+# that are nearly unique per row group are written plain from the start. No column gets min/max
+# statistics (a compare per value written): Bronze is read whole or by file, never filtered on
+# its columns.
 _NEARLY_UNIQUE = (
     "cnsmr_phn_id",
     "cnsmr_phn_hst_id",
@@ -26,11 +27,14 @@ _NEARLY_UNIQUE = (
     "phone_raw",
     "raw_text",
 )
-# The session confs Bronze's tables are written under.
+_WRITTEN = {
+    n for table in (*schema.BRONZE_SCHEMAS.values(), schema.REJECTS) for n in schema.names(table)
+}
+# The session confs Bronze's tables are written under. Statistics are turned off column by
+# column: Parquet 1.15 ignores its table-wide switch.
 WRITE_CONF = {
-    f"{option}#{column}": "false"
-    for column in _NEARLY_UNIQUE
-    for option in ("parquet.enable.dictionary", "parquet.column.statistics.enabled")
+    **{f"parquet.column.statistics.enabled#{column}": "false" for column in sorted(_WRITTEN)},
+    **{f"parquet.enable.dictionary#{column}": "false" for column in _NEARLY_UNIQUE},
 }
 # Up to this many compressed bytes, a family's files are read several to a partition: a task per
 # tiny file costs more than its rows.

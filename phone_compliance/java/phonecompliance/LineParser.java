@@ -6,6 +6,7 @@ import java.security.NoSuchAlgorithmException;
 import java.time.DateTimeException;
 import java.time.LocalDate;
 import java.util.Arrays;
+import org.apache.spark.unsafe.Platform;
 import org.apache.spark.unsafe.types.UTF8String;
 
 /**
@@ -57,7 +58,12 @@ final class LineParser {
   private final int[] positions;
   private final MessageDigest keyed;
   private int[] cuts = new int[32]; // where the line's separating pipes are, reused line to line
-  private UTF8String[] fields = new UTF8String[32];
+  // Each field of the current line: its bytes in `line` after trimming, or its unquoted text. A
+  // field's UTF8String is made only when a role reads it (names never are).
+  private byte[] line;
+  private int[] starts = new int[32];
+  private int[] ends = new int[32];
+  private UTF8String[] unquotedFields = new UTF8String[32];
 
   LineParser(String layout, byte[] hashKey) throws NoSuchAlgorithmException {
     String[] parts = layout.split(";", -1);
@@ -83,7 +89,7 @@ final class LineParser {
     UTF8String legacy = field(F_LEGACY);
     boolean legacyOk =
         legacy.numBytes() == 17 && digits(legacy, 0, 16) && upper(legacy.getByte(16));
-    UTF8String legacyAccount = legacyOk ? legacy.substring(0, 16) : null;
+    UTF8String legacyAccount = legacyOk ? prefix(legacy, 0, 16) : null;
     UTF8String phoneRaw = field(F_PHONE);
     UTF8String phone = normalizedPhone(phoneRaw);
     UTF8String scoreRaw = field(F_SCORE);
@@ -124,7 +130,9 @@ final class LineParser {
     UTF8String ssn = field(F_SSN);
     out[0] = positions[F_RECORD_ID] >= 0 ? field(F_RECORD_ID) : null;
     out[1] = account;
-    out[2] = legacy.numBytes() >= 17 ? legacy.substring(16, 17) : EMPTY;
+    out[2] = legacyOk ? prefix(legacy, 16, 1)
+        : legacy.numBytes() >= 17 ? legacy.substring(16, 17)
+        : EMPTY;
     out[3] = field(F_AGENCY);
     out[4] = ssn.numBytes() == 0 ? null : keyedHash(ssn);
     out[5] = phone;
@@ -157,7 +165,16 @@ final class LineParser {
 
   private UTF8String field(int role) {
     int at = positions[role];
-    return at >= 0 ? fields[at] : EMPTY;
+    if (at < 0) {
+      return EMPTY;
+    }
+    UTF8String unquoted = unquotedFields[at];
+    return unquoted != null ? unquoted : UTF8String.fromBytes(line, starts[at], ends[at] - starts[at]);
+  }
+
+  /** Bytes of an ASCII text, without a copy (`substring` counts characters and copies). */
+  private static UTF8String prefix(UTF8String ascii, int from, int length) {
+    return UTF8String.fromAddress(ascii.getBaseObject(), ascii.getBaseOffset() + from, length);
   }
 
   /**
@@ -166,6 +183,7 @@ final class LineParser {
    * loses them, `""` inside read as `"`. Returns the number of fields.
    */
   int split(byte[] line) {
+    this.line = line;
     int quotesAfter = 0;
     for (byte b : line) {
       if (b == '"') {
@@ -185,29 +203,31 @@ final class LineParser {
         cuts[n++] = i;
       }
     }
-    if (n + 1 > fields.length) {
-      fields = new UTF8String[2 * (n + 1)];
+    if (n + 1 > starts.length) {
+      starts = new int[2 * (n + 1)];
+      ends = new int[2 * (n + 1)];
+      unquotedFields = new UTF8String[2 * (n + 1)];
     }
     int start = 0;
-    for (int k = 0; k < n; k++) {
-      fields[k] = value(line, start, cuts[k], quoted);
-      start = cuts[k] + 1;
+    for (int k = 0; k <= n; k++) {
+      int from = start;
+      int to = k < n ? cuts[k] : line.length;
+      start = to + 1;
+      while (from < to && line[from] == ' ') {
+        from++;
+      }
+      while (to > from && line[to - 1] == ' ') {
+        to--;
+      }
+      starts[k] = from;
+      ends[k] = to;
+      unquotedFields[k] = null;
+      if (quoted && to > from && line[from] == '"' && line[to - 1] == '"') {
+        unquotedFields[k] =
+            to - from < 2 ? EMPTY : UTF8String.fromBytes(unquoted(line, from + 1, to - 1)).trim();
+      }
     }
-    fields[n] = value(line, start, line.length, quoted);
     return n + 1;
-  }
-
-  private static UTF8String value(byte[] line, int from, int to, boolean quoted) {
-    while (from < to && line[from] == ' ') {
-      from++;
-    }
-    while (to > from && line[to - 1] == ' ') {
-      to--;
-    }
-    if (quoted && to > from && line[from] == '"' && line[to - 1] == '"') {
-      return to - from < 2 ? EMPTY : UTF8String.fromBytes(unquoted(line, from + 1, to - 1)).trim();
-    }
-    return UTF8String.fromBytes(line, from, to - from);
   }
 
   /** The bytes between a field's quotes with each `""` read as `"`, left to right. */
@@ -303,7 +323,11 @@ final class LineParser {
    */
   private UTF8String keyedHash(UTF8String value) throws CloneNotSupportedException {
     MessageDigest digest = (MessageDigest) keyed.clone();
-    byte[] sum = digest.digest(value.getBytes());
+    digest.update(
+        (byte[]) value.getBaseObject(),
+        (int) (value.getBaseOffset() - Platform.BYTE_ARRAY_OFFSET),
+        value.numBytes());
+    byte[] sum = digest.digest();
     byte[] hex = new byte[sum.length * 2];
     for (int i = 0; i < sum.length; i++) {
       hex[2 * i] = HEX[(sum[i] >> 4) & 15];
