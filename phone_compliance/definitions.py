@@ -5,7 +5,6 @@ Production: the S3 landing sensor requests Bronze only, and declarative automati
 by default) makes Silver, Gold and the decision index follow each Bronze update.
 """
 
-
 import dagster as dg
 
 from phone_compliance.pipeline.assets import ASSETS, BRONZE

@@ -103,8 +103,13 @@ def merge_changed(
     df: DataFrame, uri: str, keys: Sequence[str], change_column: str, table_schema: schema.Schema
 ) -> None:
     """Upsert `df` by `keys`, touching only rows whose `change_column` differs, with Change Data
-    Feed on, so the table's history holds only real changes."""
+    Feed on, so the table's history holds only real changes.
+
+    The first publication appends: into a table created just now every row is an insert, which
+    the change feed records as such, without joining the rows to an empty table.
+    """
     spark = df.sparkSession
+    new = not exists(spark, uri)
     (
         DeltaTable.createIfNotExists(spark)
         .location(uri)
@@ -112,6 +117,10 @@ def merge_changed(
         .property("delta.enableChangeDataFeed", "true")
         .execute()
     )
+    if new:
+        with _timed("published first rows of", uri):
+            append(df, uri)
+        return
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     with _timed("merged into", uri):
         (

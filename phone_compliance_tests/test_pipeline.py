@@ -112,6 +112,15 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
     landing = Path(lake.landing)
     _seed(landing)
     assert run_pipeline(lake).success
+    uri = lake.table_uri("gold", "phone_consent")
+    first = (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", 0)
+        .load(uri)
+    )
+    assert {r["_change_type"] for r in first.collect()} == {"insert"}
+    assert first.count() == table(spark, lake, "gold/phone_consent").count() == 3
     f.write(
         landing,
         schema.CHANGE,
@@ -119,7 +128,6 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
         [f.change(C, PHONE, "2020-02-20", consent="N", consent_date="2020-02-20")],
     )
     assert run_pipeline(lake, accept_decision_flips=True).success  # 1 of 3 flips: > 5%
-    uri = lake.table_uri("gold", "phone_consent")
     history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
     assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
     assert history["operationMetrics"]["numTargetRowsInserted"] == "0"

@@ -34,12 +34,22 @@ REMOTE_EXECUTION = "remote_execution"
 CONFIG_ENV = "PHONE_COMPLIANCE_DATABRICKS_CONFIG"
 # Set on the cluster (through the launcher's env_variables): there the step is already remote.
 ON_CLUSTER_ENV = "PHONE_COMPLIANCE_REMOTE_STEP"
-SSN_SECRET = {"name": "PHONE_COMPLIANCE_SSN_HASH_KEY", "scope": "phone-compliance",
-              "key": "ssn-hash-key"}
+SSN_SECRET = {
+    "name": "PHONE_COMPLIANCE_SSN_HASH_KEY",
+    "scope": "phone-compliance",
+    "key": "ssn-hash-key",
+}
 # The Databricks runtime brings Spark and Delta; the launcher adds dagster, dagster-databricks,
 # dagster-pyspark and databricks-sdk itself; the UI packages are not needed on a cluster.
-_NOT_ON_CLUSTER = {"pyspark", "delta-spark", "dagster-webserver", "dagster-graphql", "uvicorn",
-                   "dagster-databricks", "dagster-postgres"}
+_NOT_ON_CLUSTER = {
+    "pyspark",
+    "delta-spark",
+    "dagster-webserver",
+    "dagster-graphql",
+    "uvicorn",
+    "dagster-databricks",
+    "dagster-postgres",
+}
 
 
 def on_cluster() -> bool:
