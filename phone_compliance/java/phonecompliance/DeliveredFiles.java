@@ -54,9 +54,9 @@ import org.apache.spark.util.SerializableConfiguration;
  *
  * <p>Options (bronze.py writes them): {@code files}, a JSON list of {@code [group, uri, name,
  * file_date, file_ts, layout]} (a group is one Spark partition, its files read in list order);
- * {@code secret_ssn_hash_key}, the SSN hash key in hex (the word "secret" keeps it out of plans
- * Spark prints). The schema is given by the reader ({@code line_parser.PARSED} then lineage and
- * raw text).
+ * {@code secret_ssn_hash_key}, the SSN hash key in hex (an option, not a literal in the plan:
+ * the query's printed plans do not show it). The schema is given by the reader
+ * ({@code line_parser.SCHEMA}).
  */
 public final class DeliveredFiles implements TableProvider {
   static final int COLUMNS = LineParser.VALUES + 5;
