@@ -76,6 +76,25 @@ def test_r4_same_phone_on_two_accounts_is_two_pairs(spark, landing):
     assert got[(A, E164)]["is_deleted"] and not got[(B, E164)]["is_deleted"]
 
 
+def test_r2_r3_silver_stops_on_a_key_bronze_should_have_rejected(spark):
+    """Silver groups pairs by their keys as longs: a key that is not 16 digits (R2) or `+1` and
+    ten digits (R3) fails the run, naming it and its file, instead of merging pairs."""
+    from pyspark.errors import PySparkException
+
+    from phone_compliance.transforms import silver
+
+    def bronze(family: schema.Family, rows: list[dict]):
+        return spark.createDataFrame(rows, schema.ddl(schema.BRONZE_SCHEMAS[family.name]))
+
+    bad = {"account_number": "12345678901234x6", "phone_number": E164, "source_file": "f.gz"}
+    ev = silver.evidence(
+        bronze(schema.ENROLLMENT, [bad]),
+        *[bronze(family, []) for family in (schema.SNAPSHOT, schema.CHANGE)],
+    )
+    with pytest.raises(PySparkException, match="R2/R3: account_number 12345678901234x6 in f.gz"):
+        silver.reconcile(ev, {}).collect()
+
+
 def test_r5_soft_delete_after_presence_deletes(spark, landing):
     f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(A, PHONE)])
     f.write(landing, schema.CHANGE, "2020-02-08", [f.change(A, PHONE, "2020-02-05", deleted="Y")])

@@ -135,10 +135,10 @@ def r4_one_row_per_pair(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetC
 def r3_e164_phone_numbers(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
     """R2/R3: every key is a 16-digit account and an E.164 US phone number."""
     rows = _silver_rows(spark, lakehouse)
-    bad = rows.filter(
-        ~F.col("phone_number").rlike(r"^\+1[2-9][0-9]{2}[2-9][0-9]{6}$")
-        | ~F.col("account_number").rlike("^[0-9]{16}$")
-    ).count()
+    valid = F.col("phone_number").rlike(r"^\+1[2-9][0-9]{2}[2-9][0-9]{6}$") & F.col(
+        "account_number"
+    ).rlike("^[0-9]{16}$")
+    bad = rows.filter(~F.coalesce(valid, F.lit(False))).count()  # a null key is bad too
     return dg.AssetCheckResult(passed=bad == 0, severity=ERROR, metadata={"bad_keys": bad})
 
 
