@@ -22,5 +22,6 @@ WHERE attributes_file IS NULL OR (is_deleted AND deletion_file IS NULL)
 -- name: r2_r3_pair_keys_valid
 -- Every Bronze row's key is a pair here, so this covers every accepted snapshot row (R2, R3).
 SELECT account_number, phone_number FROM delta.`{warehouse}/silver/pair_state`
-WHERE NOT account_number RLIKE '^[0-9]{16}$'
+WHERE account_number IS NULL OR phone_number IS NULL
+   OR NOT account_number RLIKE '^[0-9]{16}$'
    OR NOT phone_number RLIKE '^\\+1[2-9][0-9]{2}[2-9][0-9]{6}$';
