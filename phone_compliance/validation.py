@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,23 +31,36 @@ def queries(layer: str) -> dict[str, str]:
     return {name: sql.strip().rstrip(";") for name, sql in _NAMED.findall(text)}
 
 
+# Queries run this many at a time: each is small, and alone it leaves the cores idle while the
+# driver plans it and reads the table's log.
+CONCURRENT_QUERIES = 4
+
+
+def _violation(spark: SparkSession, name: str, sql: str) -> Violation:
+    df = spark.sql(sql)
+    # One job over the whole table first: a limit on a query that finds nothing would scan it in
+    # several growing jobs.
+    count = df.count()
+    examples = [r.asDict() for r in df.limit(5).collect()] if count else []
+    return Violation(name, count, examples)
+
+
 def validate(spark: SparkSession, layer: str, warehouse: str) -> dict[str, Violation]:
     """Run one layer's validations; every query returns the rows that break its rule.
 
     A query over a table not written yet (e.g. no file of that family has arrived) is skipped.
     """
-    results = {}
     base = warehouse.rstrip("/")
     if base.startswith("s3://"):  # Spark reads S3 through s3a (as Settings.table_uri does)
         base = "s3a://" + base.removeprefix("s3://")
-    for name, template in queries(layer).items():
-        sql = template.replace("{warehouse}", base)
-        if not all(delta.exists(spark, uri) for uri in _TABLES.findall(sql)):
-            continue
-        df = spark.sql(sql)
-        # One job over the whole table first: a limit on a query that finds nothing would scan it
-        # in several growing jobs.
-        count = df.count()
-        examples = [r.asDict() for r in df.limit(5).collect()] if count else []
-        results[name] = Violation(name, count, examples)
-    return results
+    runnable = {name: sql.replace("{warehouse}", base) for name, sql in queries(layer).items()}
+    tables = {uri for sql in runnable.values() for uri in _TABLES.findall(sql)}
+    written = {uri for uri in tables if delta.exists(spark, uri)}
+    runnable = {
+        name: sql
+        for name, sql in runnable.items()
+        if all(uri in written for uri in _TABLES.findall(sql))
+    }
+    with ThreadPoolExecutor(CONCURRENT_QUERIES) as pool:
+        found = pool.map(lambda item: _violation(spark, *item), runnable.items())
+        return {v.name: v for v in found}

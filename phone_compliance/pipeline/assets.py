@@ -18,7 +18,7 @@ from phone_compliance.ingest import (
     parse_batch,
     plan_batch,
     rejects,
-    rows_per_file,
+    rows_per_file_of,
     stored_counts,
 )
 from phone_compliance.pipeline.remote import REMOTE_EXECUTION
@@ -105,7 +105,7 @@ def bronze_ingest(
     # every data file's rows); a file short of rows is parsed again for its rejects. The ledger is
     # written last: a crash before it leaves the files unrecorded, and their re-ingestion replaces
     # (never duplicates) their rows.
-    stored = [rows_per_file(session, lakehouse.uri(BRONZE, name)) for name in batch.accepted]
+    stored = rows_per_file_of(session, [lakehouse.uri(BRONZE, name) for name in batch.accepted])
     accepted = accepted_counts(stored, batch.files)
     yield dg.Output(
         FileBatch(

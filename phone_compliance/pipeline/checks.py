@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import dagster as dg
 from pyspark.sql import functions as F
 
-from phone_compliance import delta, schema, validation
-from phone_compliance.ingest import rows_per_file
+from phone_compliance import delta, delta_log, schema, validation
+from phone_compliance.ingest import rows_per_file_of
 from phone_compliance.pipeline.assets import (
     CHANGE_KEY,
     ENROLLMENT_KEY,
@@ -47,8 +47,9 @@ def r1_2_rows_conserved_per_file(spark: SparkResource, lakehouse: Lakehouse) -> 
         F.max_by("rows_read", "ingested_at").alias("rows_read")
     )
     stored: Counter[str] = Counter()
-    for key in (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY):
-        stored.update(rows_per_file(session, lakehouse.uri(*key.path)))
+    keys = (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY)
+    for counts in rows_per_file_of(session, [lakehouse.uri(*key.path) for key in keys]):
+        stored.update(counts)
     rejected = _table(spark, lakehouse, REJECTS_KEY).groupBy("source_file").count().collect()
     stored.update({r["source_file"]: r["count"] for r in rejected})
     files = latest.collect()
@@ -118,12 +119,9 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
     return check
 
 
-def _published_snapshot_through(spark: SparkResource, lakehouse: Lakehouse) -> str | None:
+def _published_snapshot_through(lakehouse: Lakehouse) -> str | None:
     """The latest snapshot date Gold was last published with (kept in its Delta commit)."""
-    uri = lakehouse.uri(GOLD, "phone_consent")
-    if not delta.exists(spark.spark_session, uri):
-        return None
-    note = delta.last_commit_note(spark.spark_session, uri)
+    note = delta_log.last_commit_note(lakehouse.uri(GOLD, "phone_consent"))
     return json.loads(note).get("snapshots_through") if note else None
 
 
@@ -138,7 +136,7 @@ def r13_snapshot_not_shrunk(
         (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
     )
     dates = sorted(r["file_date"] for r in readable.select("file_date").distinct().collect())
-    since = _published_snapshot_through(spark, lakehouse)
+    since = _published_snapshot_through(lakehouse)
     # Only snapshots newer than the published Gold are judged, each against the one before it:
     # counting those alone keeps the check's cost per run, not per year of history.
     first_new = next(
