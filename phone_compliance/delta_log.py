@@ -2,14 +2,11 @@
 
 Sensors read the ledger here between runs; ingestion reads the ledger here while Spark starts, and
 counts each Bronze file's rows from the log's per-file statistics instead of scanning the table.
-A table's latest commit (version, operation metrics, note) is read here too: through Spark, each
-such read was a job over the log.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 from urllib.parse import urlparse
 
 from phone_compliance.settings import Settings, is_remote, load_settings
@@ -68,30 +65,3 @@ def rows_per_file(uri: str, settings: Settings | None = None) -> dict[str, int] 
     ):
         counts[name] = counts.get(name, 0) + rows
     return counts
-
-
-def _last_commit(uri: str, settings: Settings | None) -> dict[str, Any] | None:
-    table = _table(uri, settings)
-    return None if table is None else table.history(1)[0]
-
-
-def version(uri: str, settings: Settings | None = None) -> int | None:
-    """The table's current version, None when it does not exist."""
-    commit = _last_commit(uri, settings)
-    return None if commit is None else commit["version"]
-
-
-def last_operation_metrics(uri: str, settings: Settings | None = None) -> dict[str, int]:
-    """The version and Delta's operation metrics (rows inserted, updated, …) of the latest
-    commit."""
-    commit = _last_commit(uri, settings) or {}
-    metrics = commit.get("operationMetrics") or {}
-    return {
-        "version": commit["version"],
-        **{k: int(v) for k, v in metrics.items() if str(v).isdigit()},
-    }
-
-
-def last_commit_note(uri: str, settings: Settings | None = None) -> str | None:
-    """The user metadata the latest commit was written with; None when none or no table."""
-    return (_last_commit(uri, settings) or {}).get("userMetadata")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from phone_compliance import delta, delta_log, schema
+from phone_compliance import delta, schema
 from phone_compliance.settings import Settings
 
 
@@ -39,7 +39,7 @@ def print_summary(result, settings: Settings, elapsed: float) -> None:
     gold_uri = settings.table_uri("gold", "phone_consent")
     if delta.exists(spark, gold_uri):
         decided = spark.read.format("delta").load(gold_uri)
-        print(f"\ndecisions by reason (R10), Gold version {delta_log.version(gold_uri, settings)}")
+        print(f"\ndecisions by reason (R10), Gold version {delta.version(spark, gold_uri)}")
         for r in decided.groupBy("reason").count().orderBy(F.desc("count")).collect():
             print(f"  {r['reason']:<26} {r['count']:,}")
         print("\nexample decisions")

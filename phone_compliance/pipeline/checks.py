@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import dagster as dg
 from pyspark.sql import functions as F
 
-from phone_compliance import delta, delta_log, schema, validation
+from phone_compliance import delta, schema, validation
 from phone_compliance.ingest import rows_per_file_of
 from phone_compliance.pipeline.assets import (
     CHANGE_KEY,
@@ -119,9 +119,12 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
     return check
 
 
-def _published_snapshot_through(lakehouse: Lakehouse) -> str | None:
+def _published_snapshot_through(spark: SparkResource, lakehouse: Lakehouse) -> str | None:
     """The latest snapshot date Gold was last published with (kept in its Delta commit)."""
-    note = delta_log.last_commit_note(lakehouse.uri(GOLD, "phone_consent"))
+    uri = lakehouse.uri(GOLD, "phone_consent")
+    if not delta.exists(spark.spark_session, uri):
+        return None
+    note = delta.last_commit_note(spark.spark_session, uri)
     return json.loads(note).get("snapshots_through") if note else None
 
 
@@ -136,7 +139,7 @@ def r13_snapshot_not_shrunk(
         (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
     )
     dates = sorted(r["file_date"] for r in readable.select("file_date").distinct().collect())
-    since = _published_snapshot_through(lakehouse)
+    since = _published_snapshot_through(spark, lakehouse)
     # Only snapshots newer than the published Gold are judged, each against the one before it:
     # counting those alone keeps the check's cost per run, not per year of history.
     first_new = next(

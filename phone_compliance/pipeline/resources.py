@@ -8,7 +8,7 @@ from dagster_aws.s3 import S3Resource
 from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import DataFrame
 
-from phone_compliance import delta, delta_log, schema
+from phone_compliance import delta, schema
 from phone_compliance.pipeline import remote
 from phone_compliance.settings import Settings, load_settings
 from phone_compliance.spark import build_spark_session, session_conf, spark_config
@@ -108,7 +108,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             delta.overwrite(obj, uri)
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
-        metrics = delta_log.last_operation_metrics(uri)
+        metrics = delta.last_operation_metrics(self.spark.spark_session, uri)
         context.add_output_metadata(
             {
                 "uri": dg.MetadataValue.path(uri),

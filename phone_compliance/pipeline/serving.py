@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 from pyspark.sql import DataFrame
 
-from phone_compliance import delta_log
+from phone_compliance import delta
 from phone_compliance.pipeline.assets import GOLD, PHONE_CONSENT_KEY
 from phone_compliance.pipeline.resources import Lakehouse, SparkResource
 from phone_compliance.settings import is_remote
@@ -44,7 +44,7 @@ def decision_index(
     from phone_compliance.service import build_index
     from phone_compliance.service.verify import verify_index
 
-    version = delta_log.version(lakehouse.uri(GOLD, "phone_consent"))
+    version = delta.version(spark.spark_session, lakehouse.uri(GOLD, "phone_consent"))
     with tempfile.TemporaryDirectory(prefix="gold-export-") as tmp:
         export = Path(tmp) / "gold"
         phone_consent.write.mode("overwrite").parquet(export.as_uri())
