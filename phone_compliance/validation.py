@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -53,14 +54,9 @@ def validate(spark: SparkSession, layer: str, warehouse: str) -> dict[str, Viola
     base = warehouse.rstrip("/")
     if base.startswith("s3://"):  # Spark reads S3 through s3a (as Settings.table_uri does)
         base = "s3a://" + base.removeprefix("s3://")
-    runnable = {name: sql.replace("{warehouse}", base) for name, sql in queries(layer).items()}
-    tables = {uri for sql in runnable.values() for uri in _TABLES.findall(sql)}
-    written = {uri for uri in tables if delta.exists(spark, uri)}
-    runnable = {
-        name: sql
-        for name, sql in runnable.items()
-        if all(uri in written for uri in _TABLES.findall(sql))
-    }
+    written = functools.cache(lambda uri: delta.exists(spark, uri))  # once per table
+    sqls = {name: sql.replace("{warehouse}", base) for name, sql in queries(layer).items()}
+    runnable = {name: sql for name, sql in sqls.items() if all(map(written, _TABLES.findall(sql)))}
     with ThreadPoolExecutor(CONCURRENT_QUERIES) as pool:
         found = pool.map(lambda item: _violation(spark, *item), runnable.items())
         return {v.name: v for v in found}
