@@ -9,7 +9,7 @@ What it measures and how:
 
 1. Index build time and size for a book the size of the 1 GB reference load (~140k accounts,
    1-4 phones: 350,000 pairs). Without --gold, Gold is synthetic (same columns and pair count,
-   64-hex content hashes, 400 source files; `phone_compliance.service.synthetic`).
+   64-hex content hashes, 400 source files; `datagen.synthetic_gold`).
 2. In-process `decide` and `can_send_sms`: 1,000,000 calls on random pairs (90% in Gold, 10%
    absent; phones written as E.164, `(212) 555-0123` and bare 10 digits in turn), each timed
    with perf_counter_ns; p50/p99/p99.9. GC stays on.
@@ -47,9 +47,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from datagen.synthetic_gold import write_synthetic_gold
 from phone_compliance.service.build import build_index
 from phone_compliance.service.index import ACCOUNT_SHIFT, PHONE_LOW_BITS, DecisionIndex
-from phone_compliance.service.synthetic import write_synthetic_gold
 
 API_KEY = "bench-key-4c1d"
 PAIRS_1GB = 350_000

@@ -7,12 +7,13 @@ by default) makes Silver, Gold and the decision index follow each Bronze update.
 
 import dagster as dg
 
+from phone_compliance.lakehouse.locations import Locations, is_remote
 from phone_compliance.pipeline.assets import ASSETS, BRONZE
 from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
 from phone_compliance.pipeline.sensors import local_landing_sensor, s3_landing_sensor
 from phone_compliance.pipeline.serving import decision_index
-from phone_compliance.settings import Settings, is_remote, load_settings
+from phone_compliance.settings import Settings, load_settings
 
 # New files refresh the whole graph: Bronze ingests them, Silver, Gold and the index follow.
 refresh_decisions = dg.define_asset_job(
@@ -39,13 +40,15 @@ FOLLOW_UPDATES = (
 ).with_label("eager, unless a blocking check failed upstream")
 
 
-def build_defs(settings: Settings | None = None) -> dg.Definitions:
-    """The code location of one deployment."""
-    settings = settings or load_settings()
+def build_defs(
+    settings: Settings, loggers: dict[str, dg.LoggerDefinition] | None = None
+) -> dg.Definitions:
+    """The code location of one deployment (`loggers`: extra loggers its jobs may use)."""
+    locations = Locations(settings)
     if settings.production and is_remote(settings.landing):
-        landing_sensor = s3_landing_sensor(ingest_landing, settings)
+        landing_sensor = s3_landing_sensor(ingest_landing, locations)
     else:
-        landing_sensor = local_landing_sensor(refresh_decisions, settings)
+        landing_sensor = local_landing_sensor(refresh_decisions, locations)
     follow_bronze = dg.AutomationConditionSensorDefinition(
         "decisions_follow_bronze",
         target=FOLLOWS_BRONZE,
@@ -65,6 +68,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         resources=resources_for(settings),
         # One SparkSession (one JVM) per run, shared by every step.
         executor=dg.in_process_executor,
+        loggers={"console": dg.colored_console_logger, **(loggers or {})},
     )
 
 
@@ -74,4 +78,5 @@ def _follows_bronze(spec: dg.AssetSpec) -> dg.AssetSpec:
     return spec.replace_attributes(automation_condition=FOLLOW_UPDATES)
 
 
-defs = build_defs()
+# What `dagster dev` and `dagster asset materialize` load: this process's environment.
+defs = build_defs(load_settings())

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from phone_compliance.ingest import parser
+from phone_compliance.lakehouse.spark import build_spark_session, spark_config
 from phone_compliance.settings import Settings
 
 
@@ -19,16 +21,18 @@ def lake_settings(tmp: Path) -> Settings:
         driver_memory=os.environ.get("PHONE_COMPLIANCE_DRIVER_MEMORY", "3g"),
         shuffle_partitions=2,
         s3_endpoint=os.environ.get("PHONE_COMPLIANCE_S3_ENDPOINT"),
+        dagster_home=str(tmp / "dagster_home"),
+        spark_master="local[2]",
+        ssn_hash_key="test-only-key",
     )
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """A local SparkSession with Delta, the UI off; built by the project's one factory."""
-    from phone_compliance.spark import build_spark_session, spark_config
-
-    conf = spark_config(lake_settings(tmp_path_factory.mktemp("spark")), ui=False)
-    conf["spark.master"] = "local[2]"
+    conf = spark_config(
+        lake_settings(tmp_path_factory.mktemp("spark")), jars=[parser.jar()], ui=False
+    )
     session = build_spark_session(conf)
     yield session
     session.stop()

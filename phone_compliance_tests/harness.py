@@ -7,12 +7,19 @@ from datetime import date
 import dagster as dg
 from pyspark.sql import DataFrame, SparkSession
 
-from phone_compliance import delta
+from phone_compliance import schema
+from phone_compliance.ingest import bronze
+from phone_compliance.ingest.inspect import inspect_all
+from phone_compliance.ingest.landing import list_landing
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import ASSETS
 from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
 from phone_compliance.pipeline.serving import decision_index
 from phone_compliance.settings import Settings
+from phone_compliance.transforms import gold, silver
+from phone_compliance_tests import model
 
 
 def run_pipeline(
@@ -42,7 +49,7 @@ def run_pipeline(
 
 def table(spark: SparkSession, lake: Settings, path: str) -> DataFrame:
     """A warehouse table by its path, e.g. 'gold/phone_consent'."""
-    return delta.read(spark, lake.table_uri(*path.split("/")))
+    return delta.read(spark, Locations(lake).table_of(path.split("/")))
 
 
 def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -52,11 +59,8 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
 
 def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str], dict]:
     """The pure transforms end to end on a landing folder (no Dagster, no Delta): Gold by pair."""
-    from phone_compliance import landing as landing_zone
-    from phone_compliance import schema
-    from phone_compliance.transforms import bronze, gold, silver
-
-    inspected = landing_zone.inspect_all(landing_zone.list_landing(landing), workers=1)
+    locations = Locations(Settings(landing=landing))
+    inspected = inspect_all(list_landing(locations), locations, workers=1)
     readable = [f for f in inspected if f.readable]
     tables = {}
     for family in schema.FAMILIES:
@@ -87,8 +91,6 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
 def decide_checked(spark: SparkSession, landing) -> dict[tuple[str, str], dict]:
     """Gold rows by pair from the pipeline, after asserting the reference model agrees on every
     field it decides."""
-    from phone_compliance_tests import model
-
     got = decide_in_memory(spark, str(landing))
     rows, snapshot_dates = model.rows_from_files(landing)
     expected = model.decide(rows, snapshot_dates)

@@ -10,8 +10,7 @@ import pytest
 
 import datagen
 from phone_compliance import schema
-from phone_compliance.pipeline.resources import Lakehouse
-from phone_compliance.pipeline.serving import index_dir
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.service.verify import verify_index
 from phone_compliance.settings import Settings
 from phone_compliance_tests import model
@@ -91,6 +90,6 @@ def test_e2e_r12_serving_index_agrees_with_gold_for_every_pair(spark, built, tmp
     lake, _, _ = built
     export = tmp_path / "gold"
     table(spark, lake, "gold/phone_consent").write.parquet(export.as_uri())
-    where = index_dir(Lakehouse(landing=lake.landing, warehouse=lake.warehouse))
+    where = Locations(lake).index_dir
     verification = verify_index(where, export)
     assert verification.ok, verification.describe()

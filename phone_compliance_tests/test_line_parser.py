@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from phone_compliance import line_parser, schema
+from phone_compliance import schema
+from phone_compliance.ingest import parser as line_parser
 from phone_compliance.pipeline import remote
 
 KEY = b"k" * 32
@@ -194,5 +195,5 @@ def test_spec_1_change_columns_matched_by_name(spark):
 
 
 def test_a_staged_package_ships_the_compiled_parser():
-    staged = remote.staged_package() / "phone_compliance" / "java" / line_parser.jar().name
+    staged = remote.staged_package() / "phone_compliance" / "ingest" / line_parser.JAR.name
     assert staged.is_file()

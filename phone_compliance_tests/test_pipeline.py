@@ -11,7 +11,10 @@ from pathlib import Path
 import dagster as dg
 from delta.tables import DeltaTable
 
-from phone_compliance import schema, validation
+from phone_compliance import schema
+from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.quality import validation
+from phone_compliance.settings import Settings
 from phone_compliance_tests import files as f
 from phone_compliance_tests.harness import failed_checks, run_pipeline, table
 
@@ -112,7 +115,7 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
     landing = Path(lake.landing)
     _seed(landing)
     assert run_pipeline(lake).success
-    uri = lake.table_uri("gold", "phone_consent")
+    uri = Locations(lake).table("gold", "phone_consent")
     first = (
         spark.read.format("delta")
         .option("readChangeFeed", "true")
@@ -145,8 +148,6 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
 
 
 def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp_path):
-    from phone_compliance.settings import Settings
-
     landing = Path(lake.landing)
     _seed(landing)
     f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE), f.snapshot(C, PHONE)])
@@ -154,9 +155,7 @@ def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp
     all_at_once = run_pipeline(lake, accept_snapshot_shrink=True, accept_decision_flips=True)
     assert all_at_once.success
 
-    other = Settings(
-        **{**lake.__dict__, "landing": str(tmp_path / "l2"), "warehouse": str(tmp_path / "w2")}
-    )
+    other = lake.with_overrides(landing=str(tmp_path / "l2"), warehouse=str(tmp_path / "w2"))
     files = sorted(landing.glob("*/*"), reverse=True)  # newest first, in two deliveries
     for batch in (files[:2], files[2:]):
         for src in batch:
@@ -179,7 +178,7 @@ def test_r13_shrunk_snapshot_blocks_gold_until_an_operator_accepts(spark, lake):
     _seed(landing)
     assert run_pipeline(lake).success
     f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE)])  # 3 pairs -> 1
-    gold_uri = lake.table_uri("gold", "phone_consent")
+    gold_uri = Locations(lake).table("gold", "phone_consent")
     version = DeltaTable.forPath(spark, gold_uri).history(1).collect()[0]["version"]
 
     blocked = run_pipeline(lake)
@@ -235,7 +234,7 @@ def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
     _seed(Path(lake.landing))
     assert run_pipeline(lake).success
     for layer in ("bronze", "silver", "gold"):
-        results = validation.validate(spark, layer, lake.warehouse)
+        results = validation.validate(spark, layer, Locations(lake))
         assert results and not {n: v.rows for n, v in results.items() if v.rows}, layer
 
 
@@ -257,7 +256,7 @@ def test_r2_sql_validation_reports_how_many_rows_break_a_rule_with_examples(spar
     spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.SILVER_PAIR))).write.format(
         "delta"
     ).save(f"{warehouse}/silver/pair_state")
-    results = validation.validate(spark, "silver", warehouse)
+    results = validation.validate(spark, "silver", Locations(Settings(warehouse=warehouse)))
     broken = {name: v for name, v in results.items() if v.rows}
     assert set(broken) == {"r2_r3_pair_keys_valid"}
     assert broken["r2_r3_pair_keys_valid"].rows == 7

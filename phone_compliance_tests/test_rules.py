@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 
 from phone_compliance import schema
+from phone_compliance.ingest import bronze
+from phone_compliance.ingest.inspect import inspect_all
+from phone_compliance.ingest.landing import list_landing
+from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.settings import Settings
 from phone_compliance_tests import files as f
 from phone_compliance_tests.harness import decide_checked as decide
 
@@ -348,9 +353,6 @@ def test_r1_4_exact_duplicate_rows_count_once(spark, landing):
 def test_r1_2_every_line_keeps_its_file_and_line_number(spark, landing, packed, monkeypatch):
     """Files read several to a partition or one each: every physical line after the header keeps
     its own file and 1-based line number, and a rejected line its text as delivered."""
-    from phone_compliance import landing as landing_zone
-    from phone_compliance.transforms import bronze
-
     if not packed:
         monkeypatch.setattr(bronze, "SMALL_FILES_BYTES", 0)
     rows = {
@@ -358,7 +360,8 @@ def test_r1_2_every_line_keeps_its_file_and_line_number(spark, landing, packed, 
         for day, n in [("2020-02-01", 3), ("2020-03-01", 5)]
     }
     paths = [f.write(landing, schema.SNAPSHOT, day, lines) for day, lines in rows.items()]
-    inspected = landing_zone.inspect_all(landing_zone.list_landing(str(landing)), workers=1)
+    locations = Locations(Settings(landing=str(landing)))
+    inspected = inspect_all(list_landing(locations), locations, workers=1)
     got = bronze.parse_files(spark, schema.SNAPSHOT, inspected, b"k").collect()
     want = {
         (p.name, i + 2, text)

@@ -1,36 +1,23 @@
-"""The asset graph: Bronze (per file family, rejects, ledger) → Silver pairs → Gold decisions."""
+"""The asset graph: Bronze (per file family, rejects, ledger) → Silver pairs → Gold decisions.
+
+Thin wiring: ingestion is `ingest.batch.ingest`, Silver and Gold are `transforms`.
+"""
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 
 import dagster as dg
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from phone_compliance import delta, delta_log, schema
-from phone_compliance.ingest import (
-    LEDGER_COLUMNS,
-    KnownFiles,
-    accepted_counts,
-    ledger_rows,
-    parse_batch,
-    plan_batch,
-    rejects,
-    rows_per_file_of,
-    stored_counts,
-)
+from phone_compliance import schema
+from phone_compliance.ingest.batch import ingest
+from phone_compliance.ingest.ssn_key import ssn_hash_key
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.remote import REMOTE_EXECUTION
-from phone_compliance.pipeline.resources import (
-    Appended,
-    FileBatch,
-    Lakehouse,
-    SparkResource,
-    Upsert,
-)
-from phone_compliance.settings import ssn_hash_key
-from phone_compliance.transforms import bronze, gold, silver
+from phone_compliance.pipeline.resources import SparkResource, Upsert, table_metadata
+from phone_compliance.transforms import gold, silver
+from phone_compliance.transforms.guards import snapshot_files
 
 KINDS = {"spark", "delta"}
 BRONZE = "bronze"
@@ -54,111 +41,43 @@ _BRONZE_DESCRIPTIONS = {
     schema.ENROLLMENT.name: "ENRLMT rows, typed, with lineage (file, file date, timestamp, line).",
     schema.SNAPSHOT.name: "NON-FIN-BDL snapshot rows, typed, with lineage.",
     schema.CHANGE.name: "SUPPLFWD change records, typed, with lineage.",
+    "rejects": "Every row or file not accepted: file, line, raw text, reason (R1.2).",
+    "file_ledger": "One row per delivered file version: rows read, accepted, rejected.",
 }
+_BRONZE_KEYS = {
+    **_FAMILY_KEYS,
+    "rejects": REJECTS_KEY,
+    "file_ledger": LEDGER_KEY,
+}
+_BRONZE_SPECS = [
+    dg.AssetSpec(key, description=_BRONZE_DESCRIPTIONS[name], kinds=KINDS, group_name=BRONZE)
+    for name, key in _BRONZE_KEYS.items()
+]
 
 
-def _out(key: dg.AssetKey, description: str) -> tuple[str, dg.AssetOut]:
-    return key.to_python_identifier(), dg.AssetOut(key=key, description=description, kinds=KINDS)
-
-
-@dg.multi_asset(
-    outs=dict(
-        [
-            *[_out(k, _BRONZE_DESCRIPTIONS[name]) for name, k in _FAMILY_KEYS.items()],
-            _out(
-                REJECTS_KEY, "Every row or file not accepted: file, line, raw text, reason (R1.2)."
-            ),
-            _out(LEDGER_KEY, "One row per delivered file version: rows read, accepted, rejected."),
-        ]
-    ),
-    group_name=BRONZE,
-)
+@dg.multi_asset(specs=_BRONZE_SPECS, can_subset=False)
 def bronze_ingest(
     context: dg.AssetExecutionContext,
     spark: SparkResource,
-    lakehouse: Lakehouse,
+    lakehouse: dg.ResourceParam[Locations],
     remote_execution: dg.ResourceParam[object],  # where the step runs (pipeline/remote.py)
-) -> Iterator[dg.MaterializeResult | dg.Output]:
-    """Ingest every landed file the ledger has not seen, exactly once (R1)."""
-    ssn_key = ssn_hash_key()
-    ledger = delta_log.read_rows(lakehouse.uri(BRONZE, "file_ledger"), LEDGER_COLUMNS)
-    # Spark starts (seconds of JVM start-up) while the new files are inspected in Python.
-    with ThreadPoolExecutor(1) as starter:
-        starting = starter.submit(lambda: spark.spark_session)
-        batch = plan_batch(lakehouse.landing, KnownFiles.from_ledger(ledger))
-        session = starting.result()
-    parse_batch(session, batch, ssn_key)
-    accepted_files = batch.accepted_files
-    conf = tuple(bronze.WRITE_CONF.items())
-    for name, key in _FAMILY_KEYS.items():
-        yield dg.Output(
-            FileBatch(
-                batch.accepted.get(name),
-                accepted_files.get(name, ()),
-                conf,
-                schema.BRONZE_PARTITION_COLUMNS[name],
-            ),
-            output_name=key.to_python_identifier(),
-            metadata={"files_ingested": len(accepted_files.get(name, ()))},
-        )
-    # Counted in the tables just written (each output is stored as it is yielded; Delta records
-    # every data file's rows); a file short of rows is parsed again for its rejects. The ledger is
-    # written last: a crash before it leaves the files unrecorded, and their re-ingestion replaces
-    # (never duplicates) their rows.
-    stored = rows_per_file_of(session, [lakehouse.uri(BRONZE, name) for name in batch.accepted])
-    accepted = accepted_counts(stored, batch.files)
-    yield dg.Output(
-        FileBatch(
-            rejects(session, batch, accepted, ssn_key) if batch.new else None,
-            batch.files,
-            conf,
-        ),
-        output_name=REJECTS_KEY.to_python_identifier(),
+) -> Iterator[dg.MaterializeResult]:
+    """Ingest every landed file the ledger has not seen, exactly once (R1); Bronze writes its own
+    tables (a file's rows replace its earlier version's, the ledger last)."""
+    done = ingest(
+        lambda: spark.spark_session, lakehouse, ssn_hash_key(lakehouse), context.run.run_id
     )
-    stored_rejects = delta.read(session, lakehouse.uri(BRONZE, "rejects"), schema.REJECTS)
-    counts = stored_counts(accepted, stored_rejects, batch.files)
-    by_reason = (
-        stored_rejects.filter(F.col("source_file").isin(*batch.files))
-        .groupBy("reason")
-        .count()
-        .collect()
-        if batch.files
-        else []
-    )
-    summary = {
-        **batch.summary,
-        "rows_accepted": sum(a for a, _ in counts.values()),
-        "rows_rejected": sum(r for _, r in counts.values()),
-    }
-    context.log.info(f"ingestion batch: {json.dumps(summary)}")
-    yield dg.Output(
-        Appended(
-            ledger_rows(session, batch.new, counts, context.run.run_id) if batch.new else None
-        ),
-        output_name=LEDGER_KEY.to_python_identifier(),
-        metadata={
-            **summary,
-            "rejects_by_reason": dg.MetadataValue.json(
-                {r["reason"]: r["count"] for r in by_reason}
-            ),
-        },
-    )
-
-
-def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:
-    """R6: each snapshot date with a readable NON-FIN-BDL file, and its part files."""
-    rows = (
-        ledger.filter(
-            (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
-        )
-        .select("file_date", "source_file")
-        .distinct()
-        .collect()
-    )
-    parts: dict[date, list[str]] = {}
-    for r in rows:
-        parts.setdefault(r["file_date"], []).append(r["source_file"])
-    return {d: sorted(files) for d, files in parts.items()}
+    context.log.info(f"ingestion batch: {json.dumps(done.summary)}")
+    session = spark.spark_session
+    for name, key in _BRONZE_KEYS.items():
+        uri = lakehouse.table_of(key.path)
+        metadata: dict = table_metadata(session, uri) if delta.exists(session, uri) else {}
+        if name in _FAMILY_KEYS:
+            metadata["files_ingested"] = done.files_per_family.get(name, 0)
+        if key == LEDGER_KEY:
+            metadata.update(done.summary)
+            metadata["rejects_by_reason"] = dg.MetadataValue.json(done.rejects_by_reason)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
 @dg.asset(

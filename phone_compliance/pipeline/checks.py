@@ -7,34 +7,34 @@ from collections.abc import Iterator
 import dagster as dg
 from pyspark.sql import functions as F
 
-from phone_compliance import delta, schema, validation
-from phone_compliance.ingest import rows_per_file_of
+from phone_compliance import schema
+from phone_compliance.ingest.batch import rows_per_file_of
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import (
     CHANGE_KEY,
     ENROLLMENT_KEY,
-    GOLD,
     LEDGER_KEY,
     PAIR_STATE_KEY,
     PHONE_CONSENT_KEY,
     REJECTS_KEY,
     SNAPSHOT_KEY,
 )
-from phone_compliance.pipeline.resources import Guardrails, Lakehouse, SparkResource
-from phone_compliance.transforms import gold
+from phone_compliance.pipeline.resources import Guardrails, SparkResource
+from phone_compliance.quality import validation
+from phone_compliance.transforms import guards
 
 MAX_REJECT_RATE = 0.02
-# HyperLogLog sketches of 2^14 buckets: ~0.8% relative standard error.
-SNAPSHOT_PAIRS_LG_K = 14
 ERROR = dg.AssetCheckSeverity.ERROR
 WARN = dg.AssetCheckSeverity.WARN
 
 
-def _table(spark: SparkResource, lakehouse: Lakehouse, key: dg.AssetKey):
-    *layers, name = key.path
+Lakehouse = dg.ResourceParam[Locations]
+
+
+def _table(spark: SparkResource, lakehouse: Locations, key: dg.AssetKey):
     path = "/".join(key.path)
-    return delta.read(
-        spark.spark_session, lakehouse.uri("/".join(layers), name), schema.TABLES[path]
-    )
+    return delta.read(spark.spark_session, lakehouse.table_of(key.path), schema.TABLES[path])
 
 
 @dg.asset_check(asset=LEDGER_KEY, blocking=True)
@@ -48,7 +48,7 @@ def r1_2_rows_conserved_per_file(spark: SparkResource, lakehouse: Lakehouse) -> 
     )
     stored: Counter[str] = Counter()
     keys = (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY)
-    for counts in rows_per_file_of(session, [lakehouse.uri(*key.path) for key in keys]):
+    for counts in rows_per_file_of(session, lakehouse, [lakehouse.table_of(k.path) for k in keys]):
         stored.update(counts)
     rejected = _table(spark, lakehouse, REJECTS_KEY).groupBy("source_file").count().collect()
     stored.update({r["source_file"]: r["count"] for r in rejected})
@@ -121,7 +121,7 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
 
 def _published_snapshot_through(spark: SparkResource, lakehouse: Lakehouse) -> str | None:
     """The latest snapshot date Gold was last published with (kept in its Delta commit)."""
-    uri = lakehouse.uri(GOLD, "phone_consent")
+    uri = lakehouse.table_of(PHONE_CONSENT_KEY.path)
     if not delta.exists(spark.spark_session, uri):
         return None
     note = delta.last_commit_note(spark.spark_session, uri)
@@ -134,35 +134,10 @@ def r13_snapshot_not_shrunk(
 ) -> dg.AssetCheckResult:
     """R13: a new snapshot holding markedly fewer pairs than the one before blocks Gold."""
     snapshot = _table(spark, lakehouse, SNAPSHOT_KEY)
-    ledger = _table(spark, lakehouse, LEDGER_KEY)
-    readable = ledger.filter(
-        (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
-    )
-    dates = sorted(r["file_date"] for r in readable.select("file_date").distinct().collect())
+    dates = list(guards.snapshot_files(_table(spark, lakehouse, LEDGER_KEY)))
     since = _published_snapshot_through(spark, lakehouse)
-    # Only snapshots newer than the published Gold are judged, each against the one before it:
-    # counting those alone keeps the check's cost per run, not per year of history.
-    first_new = next(
-        (i for i, d in enumerate(dates) if since is None or d.isoformat() > since), None
-    )
-    judged = dates[max(first_new - 1, 0) :] if first_new is not None else []
-    # HyperLogLog over a 64-bit hash of the pair: a guard against a 20% shrink needs no exact
-    # count, and an exact one would shuffle every snapshot row. Apache DataSketches' sketch (built
-    # into Spark) has the error of approx_count_distinct (0.58% at most over the 1 GB snapshots)
-    # in about half its time.
-    pair = F.xxhash64(*schema.PAIR_KEY)
-    counted = (
-        snapshot.filter(F.col("file_date").isin(*judged))
-        .groupBy("file_date")
-        .agg(F.hll_sketch_estimate(F.hll_sketch_agg(pair, SNAPSHOT_PAIRS_LG_K)).alias("pairs"))
-    )
-    pairs = {r["file_date"]: r["pairs"] for r in counted.collect()}
-    sizes = [(d, pairs.get(d, 0)) for d in judged]
-    shrunk = []
-    for (_, before), (day, after) in zip(sizes, sizes[1:], strict=False):
-        new = since is None or day.isoformat() > since
-        if new and before and (before - after) / before > guardrails.max_snapshot_shrink:
-            shrunk.append({"snapshot": day.isoformat(), "pairs": after, "previous_pairs": before})
+    pairs = guards.snapshot_pair_counts(snapshot, guards.snapshots_to_judge(dates, since))
+    shrunk = guards.shrunk_snapshots(pairs, since, guardrails.max_snapshot_shrink)
     accepted = bool(shrunk) and guardrails.accept_snapshot_shrink
     return dg.AssetCheckResult(
         passed=not shrunk or accepted,
@@ -188,14 +163,13 @@ def r13_decision_flips_within_limit(
     spark: SparkResource, lakehouse: Lakehouse, guardrails: Guardrails
 ) -> dg.AssetCheckResult:
     """R13: a run that would flip markedly many published decisions blocks Gold."""
-    uri = lakehouse.uri(GOLD, "phone_consent")
+    uri = lakehouse.table_of(PHONE_CONSENT_KEY.path)
     if not delta.exists(spark.spark_session, uri):
         return dg.AssetCheckResult(passed=True, metadata={"published_pairs": 0, "flips": 0})
-    current = delta.read(spark.spark_session, uri)
-    proposed = gold.decisions(_table(spark, lakehouse, PAIR_STATE_KEY))
-    published = current.count()
-    flips = gold.flipped(current, proposed).count()
-    fraction = flips / published if published else 0.0
+    counted = guards.decision_flips(
+        delta.read(spark.spark_session, uri), _table(spark, lakehouse, PAIR_STATE_KEY)
+    )
+    published, flips, fraction = counted.published, counted.flips, counted.fraction
     too_many = fraction > guardrails.max_decision_flips
     accepted = too_many and guardrails.accept_decision_flips
     return dg.AssetCheckResult(
@@ -219,7 +193,7 @@ def r13_decision_flips_within_limit(
 
 
 def _sql_checks(layer: str, key: dg.AssetKey, blocking: bool) -> dg.AssetChecksDefinition:
-    """One check per query of the layer's SQL validation file (`phone_compliance/sql/`), run
+    """One check per query of the layer's SQL validation file (`quality/sql/`), run
     through Spark SQL in one step."""
     names = list(validation.queries(layer))
 
@@ -230,13 +204,13 @@ def _sql_checks(layer: str, key: dg.AssetKey, blocking: bool) -> dg.AssetChecksD
                 name,
                 asset=key,
                 blocking=blocking,
-                description=f"phone_compliance/sql/{layer}.sql: {name}",
+                description=f"phone_compliance/quality/sql/{layer}.sql: {name}",
             )
             for name in names
         ],
     )
     def checks(spark: SparkResource, lakehouse: Lakehouse) -> Iterator[dg.AssetCheckResult]:
-        results = validation.validate(spark.spark_session, layer, lakehouse.warehouse)
+        results = validation.validate(spark.spark_session, layer, lakehouse)
         for name in names:
             found = results.get(name)
             yield dg.AssetCheckResult(

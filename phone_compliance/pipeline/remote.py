@@ -27,7 +27,7 @@ from typing import Any
 
 import dagster as dg
 
-from phone_compliance import line_parser
+from phone_compliance.ingest import parser
 from phone_compliance.settings import Settings
 
 REMOTE_EXECUTION = "remote_execution"
@@ -57,13 +57,11 @@ def on_cluster() -> bool:
     return bool(os.environ.get(ON_CLUSTER_ENV))
 
 
-def remote_execution(settings: Settings) -> dg.ResourceDefinition:
-    """The `remote_execution` resource of a deployment: the Databricks launcher in production."""
-    if not settings.production or on_cluster():
-        return dg.ResourceDefinition.none_resource(
-            description="Steps run in this process, on this process's Spark."
-        )
-    return databricks_step_launcher(settings)
+def in_process() -> dg.ResourceDefinition:
+    """The `remote_execution` resource where steps run in this process, on its own Spark."""
+    return dg.ResourceDefinition.none_resource(
+        description="Steps run in this process, on this process's Spark."
+    )
 
 
 def databricks_step_launcher(
@@ -143,8 +141,7 @@ def staged_package() -> Path:
     package = Path(__file__).resolve().parents[1]
     root = Path(tempfile.mkdtemp(prefix="phone-compliance-package-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    # The line parser compiled here, so a cluster needs no JDK compiler.
-    line_parser.ship()
+    parser.jar()  # built with the package: the cluster needs no JDK compiler
     shutil.copytree(package, root / package.name, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 

@@ -1,4 +1,7 @@
-"""Resources, chosen per deployment in one place (`resources_for`), from `PHONE_COMPLIANCE_ENV`."""
+"""Resources: one explicit table per deployment (local, production), chosen in one place from
+one `Settings` value (`resources_for`)."""
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
@@ -6,12 +9,17 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 
-from phone_compliance import delta, schema
+from phone_compliance import schema
+from phone_compliance.ingest import parser
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.lakehouse.spark import build_spark_session, spark_config
 from phone_compliance.pipeline import remote
-from phone_compliance.settings import Settings, load_settings
-from phone_compliance.spark import build_spark_session, session_conf, spark_config
+from phone_compliance.settings import Settings
+
+COMMIT_NOTE = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 class SparkResource(LazyPySparkResource):
@@ -20,19 +28,6 @@ class SparkResource(LazyPySparkResource):
     def _init_session(self) -> None:
         if self._spark_session is None:
             self._spark_session = build_spark_session(self.spark_config)
-
-
-class Lakehouse(dg.ConfigurableResource):
-    """Where files land and where tables live: `<warehouse>/<layer>/<table>`."""
-
-    landing: str
-    warehouse: str
-
-    def uri(self, layer: str, name: str) -> str:
-        base = self.warehouse.rstrip("/")
-        if base.startswith("s3://"):
-            base = "s3a://" + base.removeprefix("s3://")
-        return f"{base}/{layer}/{name}"
 
 
 class Guardrails(dg.ConfigurableResource):
@@ -44,109 +39,102 @@ class Guardrails(dg.ConfigurableResource):
     accept_decision_flips: bool = False
 
 
-# What an asset hands the IO manager says how the table is written.
-@dataclass(frozen=True)
-class FileBatch:
-    """Rows of these files replace any earlier rows of the same files (exactly-once ingestion)."""
-
-    rows: DataFrame | None
-    files: tuple[str, ...]
-    # Session confs the rows are written under (bronze.WRITE_CONF).
-    spark_conf: tuple[tuple[str, str], ...] = ()
-    # How a new table is partitioned (schema.BRONZE_PARTITION_COLUMNS).
-    partition_columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Appended:
-    """Rows appended as they are (the file ledger)."""
-
-    rows: DataFrame | None
-
-
 @dataclass(frozen=True)
 class Upsert:
     """Rows merged by pair, touching only rows whose content hash changed (Gold)."""
 
     rows: DataFrame
     table_schema: schema.Schema
-    commit_note: str | None = None
+    commit_note: str = ""
 
 
-class DeltaIOManager(dg.ConfigurableIOManager):
-    """Persists every asset as a Delta table at `<warehouse>/<key path>`, local or s3a://."""
+def table_metadata(spark: SparkSession, uri: str) -> dict[str, Any]:
+    """What Dagster shows of a Delta table after a write: where, which version, Delta's metrics."""
+    metrics = delta.last_operation_metrics(spark, uri)
+    return {
+        "uri": dg.MetadataValue.path(uri),
+        "delta_version": metrics.pop("version"),
+        **{f"delta_{k}": v for k, v in metrics.items()},
+    }
 
-    lakehouse: dg.ResourceDependency[Lakehouse]
-    spark: dg.ResourceDependency[SparkResource]
 
-    def _uri(self, key: dg.AssetKey) -> str:
-        *layers, name = key.path
-        return self.lakehouse.uri("/".join(layers), name)
+class DeltaIOManager(dg.IOManager):
+    """Persists an asset as the Delta table at `<warehouse>/<key path>`, local or s3a://: a
+    DataFrame replaces the table, an `Upsert` is merged by pair."""
+
+    def __init__(self, lakehouse: Locations, spark: SparkResource) -> None:
+        self.lakehouse = lakehouse
+        self.spark = spark
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        uri = self._uri(context.asset_key)
-        if isinstance(obj, FileBatch):
-            if obj.rows is None or not obj.files:
-                return
-            with session_conf(self.spark.spark_session, dict(obj.spark_conf)):
-                delta.replace_files(obj.rows, uri, obj.files, obj.partition_columns)
-        elif isinstance(obj, Appended):
-            if obj.rows is None:
-                return
-            delta.append(obj.rows, uri)
-        elif isinstance(obj, Upsert):
-            spark = self.spark.spark_session
-            key = "spark.databricks.delta.commitInfo.userMetadata"
-            spark.conf.set(key, obj.commit_note or "")
+        uri = self.lakehouse.table_of(context.asset_key.path)
+        session = self.spark.spark_session
+        if isinstance(obj, Upsert):
+            session.conf.set(COMMIT_NOTE, obj.commit_note)
             try:
                 delta.merge_changed(
                     obj.rows, uri, schema.PAIR_KEY, "content_hash", obj.table_schema
                 )
             finally:
-                spark.conf.unset(key)
+                session.conf.unset(COMMIT_NOTE)
         elif isinstance(obj, DataFrame):
             delta.overwrite(obj, uri)
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
-        metrics = delta.last_operation_metrics(self.spark.spark_session, uri)
-        context.add_output_metadata(
-            {
-                "uri": dg.MetadataValue.path(uri),
-                "delta_version": metrics.pop("version"),
-                **{f"delta_{k}": v for k, v in metrics.items()},
-            }
-        )
+        context.add_output_metadata(table_metadata(session, uri))
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         path = "/".join(context.asset_key.path)
-        return delta.read(
-            self.spark.spark_session, self._uri(context.asset_key), schema.TABLES.get(path)
-        )
+        uri = self.lakehouse.table_of(context.asset_key.path)
+        return delta.read(self.spark.spark_session, uri, schema.TABLES.get(path))
 
 
-def landing_s3(settings: Settings) -> S3Resource:
-    """dagster-aws's S3 client for the landing sensor: credentials from the AWS provider chain."""
-    return S3Resource(endpoint_url=settings.s3_endpoint)
+@dg.io_manager(
+    required_resource_keys={"lakehouse", "spark"},
+    description="Delta tables at <warehouse>/<layer>/<name>, through the run's Spark session.",
+)
+def delta_io_manager(context: dg.InitResourceContext) -> DeltaIOManager:
+    return DeltaIOManager(context.resources.lakehouse, context.resources.spark)
 
 
-def resources_for(settings: Settings | None = None) -> dict[str, Any]:
-    """The resources of the deployment `PHONE_COMPLIANCE_ENV` names: the one place that decides.
-
-    Both worlds share the assets, the checks and the Delta IO manager (over a folder or an
-    s3a:// base URI). Production adds the landing sensor's S3 client and runs the heavy Spark
-    steps on Databricks through `remote_execution` (pipeline/remote.py); a step already on the
-    cluster uses the cluster's own Spark session.
-    """
-    settings = settings or load_settings()
-    lakehouse = Lakehouse(landing=settings.landing, warehouse=settings.warehouse)
-    spark = SparkResource(spark_config={} if remote.on_cluster() else spark_config(settings))
-    resources: dict[str, Any] = {
+def _shared(settings: Settings) -> dict[str, Any]:
+    """What every deployment has: where things live, Spark, the R13 guardrails, the IO manager."""
+    locations = Locations(settings)
+    lakehouse = dg.ResourceDefinition.hardcoded_resource(
+        locations, "Where files land and tables live (lakehouse.locations)."
+    )
+    # A step already on a cluster uses the cluster's own session.
+    config = {} if remote.on_cluster() else spark_config(settings, jars=[parser.jar()])
+    return {
         "lakehouse": lakehouse,
-        "spark": spark,
+        "spark": SparkResource(spark_config=config),
         "guardrails": Guardrails(),
-        "io_manager": DeltaIOManager(lakehouse=lakehouse, spark=spark),
-        remote.REMOTE_EXECUTION: remote.remote_execution(settings),
+        "io_manager": delta_io_manager,
     }
-    if settings.production:
-        resources["s3"] = landing_s3(settings)
-    return resources
+
+
+def local_resources(settings: Settings) -> dict[str, Any]:
+    """A laptop: local Spark, steps in this process."""
+    return {
+        **_shared(settings),
+        remote.REMOTE_EXECUTION: remote.in_process(),
+    }
+
+
+def production_resources(settings: Settings) -> dict[str, Any]:
+    """Production: the landing sensor's S3 client (credentials from the AWS provider chain); the
+    heavy Spark steps on Databricks through the step launcher (pipeline/remote.py)."""
+    return {
+        **_shared(settings),
+        "s3": S3Resource(endpoint_url=settings.s3_endpoint),
+        remote.REMOTE_EXECUTION: (
+            remote.in_process()
+            if remote.on_cluster()
+            else remote.databricks_step_launcher(settings)
+        ),
+    }
+
+
+def resources_for(settings: Settings) -> dict[str, Any]:
+    """The resources of the deployment `settings.env` names: the one place that decides."""
+    return production_resources(settings) if settings.production else local_resources(settings)

@@ -4,22 +4,23 @@ differ only in how they list files and reach the ledger; every tick is decided o
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
+from dagster_aws.s3.sensor import get_objects
 
-from phone_compliance import delta_log, landing
-from phone_compliance.pipeline.assets import LEDGER_KEY
-from phone_compliance.settings import Settings, load_settings
+from phone_compliance.ingest import landing
+from phone_compliance.ingest.ledger import LEDGER
+from phone_compliance.lakehouse import delta_log
+from phone_compliance.lakehouse.locations import Locations
 
-LEDGER_COLUMNS = ["source_file", "fingerprint"]
 
-
-def ledger_fingerprints(settings: Settings) -> set[tuple[str, str]]:
+def ledger_fingerprints(locations: Locations) -> set[tuple[str, str]]:
     """(name, fingerprint) of every recorded file version, read with delta-rs (no JVM here)."""
-    rows = delta_log.read_rows(settings.table_uri(*LEDGER_KEY.path), LEDGER_COLUMNS, settings)
+    uri = locations.table_of(LEDGER)
+    rows = delta_log.read_rows(locations, uri, ["source_file", "fingerprint"])
     return {(r["source_file"], r["fingerprint"]) for r in rows}
 
 
@@ -109,61 +110,28 @@ def build_landing_sensor(
     return _sensor
 
 
-def local_landing_sensor(
-    job: dg.JobDefinition | Any, settings: Settings | None = None
-) -> dg.SensorDefinition:
+def local_landing_sensor(job: dg.JobDefinition | Any, locations: Locations) -> dg.SensorDefinition:
     """Watches the local landing folder (`PHONE_COMPLIANCE_LANDING`)."""
-    settings = settings or load_settings()
     return build_landing_sensor(
         "local_landing_sensor",
-        lambda: landing.list_landing(settings.landing),
-        lambda: ledger_fingerprints(settings),
+        lambda: landing.list_landing(locations),
+        lambda: ledger_fingerprints(locations),
         dg.DefaultSensorStatus.STOPPED,
         "Requests a refresh when files not yet in the ledger appear in the landing folder.",
         job,
     )
 
 
-def s3_landing_files(
-    bucket: str, prefix: str, objects: Iterable[Mapping[str, Any]]
-) -> list[landing.LandingFile]:
-    """Listed S3 objects that are delivered files: directly inside a family folder of the landing
-    prefix, described exactly as ingestion records them (the ETag is the fingerprint)."""
-    found = []
-    for obj in objects:
-        relpath = obj["Key"][len(prefix) :]
-        folder, _, name = relpath.partition("/")
-        if folder not in landing.FAMILY_FOLDERS or not name or "/" in name:
-            continue
-        found.append(
-            landing.LandingFile(
-                uri=f"s3a://{bucket}/{obj['Key']}",
-                relpath=relpath,
-                size=obj["Size"],
-                fingerprint=obj["ETag"].strip('"'),
-            )
-        )
-    return sorted(found, key=lambda f: f.relpath)
-
-
-def s3_landing_sensor(
-    job: dg.JobDefinition | Any, settings: Settings | None = None
-) -> dg.SensorDefinition:
+def s3_landing_sensor(job: dg.JobDefinition | Any, locations: Locations) -> dg.SensorDefinition:
     """Watches the landing bucket (`PHONE_COMPLIANCE_LANDING=s3://bucket/prefix`) through
     dagster-aws's S3 resource; the ledger is read from S3 with delta-rs."""
-    from dagster_aws.s3 import S3Resource
-    from dagster_aws.s3.sensor import get_objects
-
-    settings = settings or load_settings()
-    parsed = urlparse(settings.landing)
-    bucket, prefix = parsed.netloc, parsed.path.strip("/")
-    prefix = f"{prefix}/" if prefix else ""
+    bucket, prefix = landing.s3_landing_prefix(locations.landing)
 
     @dg.sensor(
         name="s3_landing_sensor",
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        description=f"Requests Bronze when files not yet in the ledger land in {settings.landing}.",
+        description=f"Requests Bronze when files not in the ledger land in {locations.landing}.",
         job=job,
     )
     def _sensor(context: dg.SensorEvaluationContext, s3: S3Resource):
@@ -171,8 +139,8 @@ def s3_landing_sensor(
         return landing_sensor_tick(
             context,
             job.name,
-            s3_landing_files(bucket, prefix, objects),
-            ledger_fingerprints(settings),
+            landing.s3_landing_files(bucket, prefix, objects),
+            ledger_fingerprints(locations),
         )
 
     return _sensor

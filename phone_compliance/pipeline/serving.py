@@ -1,28 +1,20 @@
 """The serving index: Gold exported by Spark, built into the service's memory-mapped index."""
 
-import os
 import tempfile
 from pathlib import Path
 
 import dagster as dg
 from pyspark.sql import DataFrame
 
-from phone_compliance import delta
-from phone_compliance.pipeline.assets import GOLD, PHONE_CONSENT_KEY
-from phone_compliance.pipeline.resources import Lakehouse, SparkResource
-from phone_compliance.settings import is_remote
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.pipeline.assets import PHONE_CONSENT_KEY
+from phone_compliance.pipeline.resources import SparkResource
+from phone_compliance.service.build import build_index
+from phone_compliance.service.verify import verify_index
 
 DECISION_INDEX_KEY = dg.AssetKey(["serving", "decision_index"])
 AGREES_WITH_GOLD = "r12_index_agrees_with_gold"
-
-
-def index_dir(lakehouse: Lakehouse) -> Path:
-    """PHONE_COMPLIANCE_INDEX, else beside a local warehouse; the service's default otherwise."""
-    from phone_compliance.service import default_index_dir
-
-    if os.environ.get("PHONE_COMPLIANCE_INDEX") or is_remote(lakehouse.warehouse):
-        return default_index_dir()
-    return Path(lakehouse.warehouse.removeprefix("file://")) / "serving" / "decision_index"
 
 
 @dg.asset(
@@ -38,17 +30,14 @@ def decision_index(
     context: dg.AssetExecutionContext,
     phone_consent: DataFrame,
     spark: SparkResource,
-    lakehouse: Lakehouse,
+    lakehouse: dg.ResourceParam[Locations],
 ) -> dg.MaterializeResult:
     """Export Gold once to Parquet, build and publish the index, and verify it pair by pair."""
-    from phone_compliance.service import build_index
-    from phone_compliance.service.verify import verify_index
-
-    version = delta.version(spark.spark_session, lakehouse.uri(GOLD, "phone_consent"))
+    version = delta.version(spark.spark_session, lakehouse.table_of(PHONE_CONSENT_KEY.path))
     with tempfile.TemporaryDirectory(prefix="gold-export-") as tmp:
         export = Path(tmp) / "gold"
         phone_consent.write.mode("overwrite").parquet(export.as_uri())
-        path = build_index(export, index_dir(lakehouse), version)
+        path = build_index(export, lakehouse.index_dir, version)
         verification = verify_index(path, export)
     size = sum(f.stat().st_size for f in path.iterdir())
     context.log.info(f"published decision index {path} for Gold version {version}")

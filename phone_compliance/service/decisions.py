@@ -1,9 +1,8 @@
-"""The R10 decision as served: `Decision`, and `decide` / `can_send_sms` over the default index.
+"""The R10 decision as served: `Decision` and the `Evidence` behind it.
 
 Gold is authoritative: a found pair carries Gold's own `can_send_sms` and `reason`; nothing is
-re-derived here. A pair absent from Gold is `NOT_FOUND`. Inputs are normalized per R11 with the
-pure-Python key rules (`phone_compliance.keys`); an input that cannot be normalized raises
-`InvalidKey` saying why, never a silent FALSE.
+re-derived here. A pair absent from Gold is `NOT_FOUND`. A `DecisionIndex` (`service.index`)
+makes decisions; `decide` and `can_send_sms` over the default index are in `service.api`.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from phone_compliance import schema
 from phone_compliance.schema import (
@@ -23,9 +21,6 @@ from phone_compliance.schema import (
     NOT_FOUND,
     parse_file_name,
 )
-
-if TYPE_CHECKING:
-    from phone_compliance.service.index import DecisionIndex
 
 # The Gold fields a found pair carries, in GOLD_DECISION order (keys, decision and reason aside).
 PAIR_FIELDS = schema.GOLD_PAIR_FIELDS
@@ -203,40 +198,3 @@ class Decision(NamedTuple):
 
 def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-# --- The default index ------------------------------------------------------------------------
-
-
-def decide(
-    account_number: str,
-    phone_number: str,
-    *,
-    index: DecisionIndex | str | Path | None = None,
-) -> Decision:
-    """R10 with its reason, Gold fields, lineage and Gold version, for one (account, phone) pair.
-
-    `index` is an open `DecisionIndex`, an index directory, or None for the default location
-    (`default_index_dir()`); a directory is followed as new Gold versions are published.
-    Raises `InvalidKey` (R11) when an input cannot be normalized, `IndexNotFound` when no index
-    has been built yet.
-    """
-    return _resolve(index).decide(account_number, phone_number)
-
-
-def can_send_sms(
-    account_number: str,
-    phone_number: str,
-    *,
-    index: DecisionIndex | str | Path | None = None,
-) -> bool:
-    """R10: TRUE only when Gold says the pair may be texted; raises `InvalidKey` per R11."""
-    return _resolve(index).can_send_sms(account_number, phone_number)
-
-
-def _resolve(index: DecisionIndex | str | Path | None) -> DecisionIndex:
-    from phone_compliance.service.index import DecisionIndex, live_index
-
-    if isinstance(index, DecisionIndex):
-        return index
-    return live_index(index).current()

@@ -1,6 +1,6 @@
 """The serving index: Gold `phone_consent` as memory-mapped numpy arrays, one directory per build.
 
-Layout (see README_SECTION.md for the why)::
+Layout (docs/serving-index.md says why)::
 
     <index_dir>/
       CURRENT                         # the published build's name; replaced atomically

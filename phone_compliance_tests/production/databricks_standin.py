@@ -269,7 +269,7 @@ def _driver(task_file: str) -> None:
     import runpy
     from types import SimpleNamespace
 
-    from phone_compliance.spark import build_spark_session
+    from phone_compliance.lakehouse.spark import build_spark_session
 
     spec = json.loads(Path(task_file).read_text())
     spark = build_spark_session(spec["spark_conf"])

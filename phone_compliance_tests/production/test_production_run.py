@@ -23,9 +23,9 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 import phone_compliance
 from phone_compliance import schema
+from phone_compliance.lakehouse.spark import spark_config
 from phone_compliance.pipeline.assets import PHONE_CONSENT_KEY
 from phone_compliance.settings import PROJECT_ROOT
-from phone_compliance.spark import spark_config
 from phone_compliance_tests import files as f
 from phone_compliance_tests.harness import failed_checks, table
 from phone_compliance_tests.production.conftest import DUMMY_CREDENTIALS, REGION

@@ -5,6 +5,7 @@ through s3a, exactly once per delivered file version (the S3 ETag is the fingerp
 from __future__ import annotations
 
 from phone_compliance import schema
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance_tests import files as f
 from phone_compliance_tests.harness import failed_checks, run_pipeline, table
 
@@ -30,7 +31,7 @@ def test_graph_runs_on_s3_and_a_redelivered_file_replaces_its_rows(s3_spark, s3_
 
     first = run_pipeline(lake)
     assert first.success and set(failed_checks(first)) <= {"r1_reject_rate"}
-    assert lake.table_uri("gold", "phone_consent").startswith("s3a://")
+    assert Locations(lake).table("gold", "phone_consent").startswith("s3a://")
     gold = {r["account_number"]: r for r in table(spark, lake, "gold/phone_consent").collect()}
     assert gold[A]["can_send_sms"] is True and gold[A]["reason"] == schema.ALLOWED
     assert table(spark, lake, "bronze/rejects").count() == 1

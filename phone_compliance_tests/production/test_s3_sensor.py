@@ -15,7 +15,7 @@ from deltalake import write_deltalake
 
 from phone_compliance import schema
 from phone_compliance.definitions import ingest_landing
-from phone_compliance.delta_log import delta_rs_location
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import LEDGER_KEY
 from phone_compliance.pipeline.sensors import s3_landing_sensor
 from phone_compliance_tests.files import ts
@@ -43,7 +43,8 @@ def _record_in_ledger(lake, keys: list[str]) -> None:
     """Write the ledger's (name, fingerprint) columns to S3 as ingestion would have."""
     client = s3_client()
     etags = [client.head_object(Bucket=lake.bucket, Key=k)["ETag"].strip('"') for k in keys]
-    uri, options = delta_rs_location(lake.settings, lake.settings.table_uri(*LEDGER_KEY.path))
+    locations = Locations(lake.settings)
+    uri, options = locations.delta_rs(locations.table_of(LEDGER_KEY.path))
     write_deltalake(
         uri,
         pa.table({"source_file": [k.rsplit("/", 1)[-1] for k in keys], "fingerprint": etags}),
@@ -64,7 +65,7 @@ def _deliver(lake, count: int) -> list[str]:
 
 
 def test_many_files_at_once_make_one_idempotent_run_and_the_ledger_stops_them(s3_lake, instance):
-    sensor = s3_landing_sensor(ingest_landing, s3_lake.settings)
+    sensor = s3_landing_sensor(ingest_landing, Locations(s3_lake.settings))
     assert isinstance(_evaluate(sensor, instance, s3_lake), dg.SkipReason)  # nothing landed
 
     keys = _deliver(s3_lake, MANY)
@@ -87,7 +88,7 @@ def test_many_files_at_once_make_one_idempotent_run_and_the_ledger_stops_them(s3
 
 
 def test_a_redelivered_file_is_a_new_version_and_waits_for_a_run_in_flight(s3_lake, instance):
-    sensor = s3_landing_sensor(ingest_landing, s3_lake.settings)
+    sensor = s3_landing_sensor(ingest_landing, Locations(s3_lake.settings))
     keys = _deliver(s3_lake, 3)
     _record_in_ledger(s3_lake, keys)
     assert isinstance(_evaluate(sensor, instance, s3_lake), dg.SkipReason)

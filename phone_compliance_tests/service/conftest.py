@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from datagen.synthetic_gold import gold_arrow_schema
 from phone_compliance.schema import (
     ALLOWED,
     CONSENT_WITHDRAWN,
@@ -21,7 +22,6 @@ from phone_compliance.schema import (
     names,
 )
 from phone_compliance.service.build import build_index
-from phone_compliance.service.synthetic import gold_arrow_schema
 
 API_KEY = "test-key-0123456789"
 GOLD_VERSION = 3

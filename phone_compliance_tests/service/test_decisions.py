@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import phone_compliance.service as service
 from phone_compliance.schema import (
     ALLOWED,
     DECISION_REASONS,
@@ -206,3 +208,42 @@ def test_service_imports_no_pyspark_and_no_dagster() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_the_service_loads_neither_pyarrow_nor_fastapi() -> None:
+    # `import phone_compliance.service` must stay light: pyarrow only when an index is built,
+    # FastAPI only for `service.http`.
+    code = (
+        "import sys\n"
+        "import phone_compliance.service\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'fastapi', 'pydantic')]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_service_modules_import_each_other_one_way() -> None:
+    # Every import between the service's modules, at module level or inside a function (an
+    # import hidden in a function to dodge a cycle is still a cycle), must form no cycle.
+    package = Path(service.__file__).parent
+    edges: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        edges[module] = {m for m in imported if m.startswith(service.__name__ + ".")}
+    assert "phone_compliance.service.api" in edges
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    cycles = [m for m in edges if reaches(m, m, {m})]
+    assert cycles == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from schemathesis.checks import not_a_server_error
 from phone_compliance.schema import ALLOWED, CONSENT_WITHDRAWN, DELETED, NOT_FOUND
 from phone_compliance.service import build_index
 from phone_compliance.service.http import MAX_BATCH, ApiKeys, create_app
+from phone_compliance.service.http.errors import validation_errors
 from phone_compliance_tests.service.conftest import (
     ACCT,
     API_KEY,
@@ -142,6 +144,74 @@ def test_r11_invalid_input_is_a_422_naming_the_field(
     [error] = response.json()["detail"]
     assert error["loc"] == ["query", field]
     assert why in error["msg"]
+    assert not any(value in response.text for value in params.values())
+
+
+SECRET_ACCOUNT, SECRET_PHONE = "98765", "(312) 155-0199"  # an invalid account, an invalid phone
+
+
+def _assert_echoes_nothing(response: httpx.Response, *values: str) -> None:
+    assert response.status_code == 422
+    for item in response.json()["detail"]:
+        assert set(item) == {"loc", "msg", "type"}  # no `input`, no `ctx`
+    for value in values:
+        assert value not in response.text
+
+
+def test_r11_a_422_names_the_field_and_the_rule_never_the_value(client: TestClient) -> None:
+    phone_rule = "area code and exchange each start with 2-9 (R3)"
+    secret = {"account": SECRET_ACCOUNT, "phone": SECRET_PHONE}
+    single = client.get(URL, params=secret, headers=AUTH)
+    _assert_echoes_nothing(single, SECRET_ACCOUNT, SECRET_PHONE, "3121550199")
+    account, phone = single.json()["detail"]
+    assert account == {
+        "loc": ["query", "account"],
+        "msg": "account: not 16 digits (R2)",
+        "type": "value_error",
+    }
+    assert phone["loc"] == ["query", "phone"] and phone["msg"].endswith(phone_rule)
+    pairs = [{"account": ACCT, "phone": "2125550100"}, secret]
+    batch = client.post(BATCH_URL, json={"pairs": pairs}, headers=AUTH)
+    _assert_echoes_nothing(batch, SECRET_ACCOUNT, SECRET_PHONE, "3121550199")
+    assert [e["loc"] for e in batch.json()["detail"]] == [
+        ["body", "pairs", 1, "account"],
+        ["body", "pairs", 1, "phone"],
+    ]
+    assert [e["msg"] for e in batch.json()["detail"]] == [account["msg"], phone["msg"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"pairs": [{"account": 9876543210987654, "phone": 3125550199}]}',  # numbers
+        b'{"pairs": [{"account": "9876543210987654"}]}',  # phone missing
+        b'{"pairs": {"account": "9876543210987654", "phone": "3125550199"}}',  # not a list
+        b'{"pairs": [["9876543210987654", "3125550199"]]}',  # not an object
+        b'{"pairs": [{"account": "9876543210987654", "phone": "31255501',  # not JSON
+        b'["9876543210987654", "3125550199"]',
+    ],
+)
+def test_a_malformed_body_is_a_422_that_echoes_nothing(client: TestClient, body: bytes) -> None:
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = client.post(BATCH_URL, content=body, headers=headers)
+    _assert_echoes_nothing(response, "9876543210987654", "3125550199", "31255501")
+    assert all(e["loc"][0] == "body" for e in response.json()["detail"])
+
+
+def test_a_validation_message_that_quotes_the_input_is_replaced() -> None:
+    quoting = {
+        "type": "union_tag_invalid",
+        "loc": ("body", "pairs", 0),
+        "msg": "Input tag '9876543210987654' found using 'kind' does not match any expected tag",
+        "input": "9876543210987654",
+        "ctx": {"tag": "9876543210987654"},
+    }
+    [item] = validation_errors([quoting])
+    assert item == {
+        "loc": ["body", "pairs", 0],
+        "msg": "invalid input (union_tag_invalid)",
+        "type": "union_tag_invalid",
+    }
 
 
 def test_batch_returns_decisions_in_input_order(client: TestClient) -> None:
@@ -187,6 +257,43 @@ def test_openapi_declares_the_api_key_scheme(client: TestClient) -> None:
     assert spec["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
     assert {URL, BATCH_URL, "/healthz", "/readyz"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
+
+
+def test_every_path_but_health_readiness_and_docs_needs_the_key(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"):
+        assert client.get(path).status_code == 200, path
+    assert client.get("/no-such-path").status_code == 401  # fail closed
+    assert client.get("/no-such-path", headers=AUTH).status_code == 404
+
+
+def test_api_docs_can_be_turned_off(index_dir: Path) -> None:
+    with TestClient(create_app(index_dir, api_keys=[API_KEY], docs=False)) as c:
+        for path in ("/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert c.get(path).status_code == 401, path  # no longer an open path
+            assert c.get(path, headers=AUTH).status_code == 404, path
+        assert c.get("/healthz").status_code == 200
+        params = {"account": ACCT, "phone": "2125550100"}
+        assert c.get(URL, params=params, headers=AUTH).json()["reason"] == ALLOWED
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_a_body_over_the_limit_is_a_413_announced_or_chunked(
+    index_dir: Path, fast_path: bool
+) -> None:
+    app = create_app(index_dir, api_keys=[API_KEY], max_body_bytes=2000, fast_path=fast_path)
+    pair = {"account": ACCT, "phone": "2125550100"}
+    small = json.dumps({"pairs": [pair] * 10}).encode()
+    big = json.dumps({"pairs": [pair] * 100}).encode()
+    assert len(small) < 2000 < len(big)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    with TestClient(app) as c:
+        assert c.post(BATCH_URL, content=small, headers=headers).json()["count"] == 10
+        assert c.post(BATCH_URL, content=iter([small]), headers=headers).json()["count"] == 10
+        too_big = c.post(BATCH_URL, content=big, headers=headers)
+        assert too_big.status_code == 413 and "2000 bytes" in too_big.json()["detail"]
+        chunked = c.post(BATCH_URL, content=iter([big[:1500], big[1500:]]), headers=headers)
+        assert chunked.status_code == 413
+        assert c.post(BATCH_URL, content=big).status_code == 401  # the key is checked first
 
 
 # --- schemathesis: no generated request gives a 500 ------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from datagen.synthetic_gold import write_synthetic_gold
 from phone_compliance.keys import InvalidKey, normalize_account, normalize_phone
 from phone_compliance.schema import ALLOWED, DELETED, NOT_FOUND
 from phone_compliance.service import DecisionIndex, IndexNotFound, LiveIndex, build_index
@@ -20,7 +21,6 @@ from phone_compliance.service.batch import decision_table, normalize_arrays
 from phone_compliance.service.build import IndexBuildError, remove_old_builds
 from phone_compliance.service.decisions import PAIR_FIELDS
 from phone_compliance.service.index import CURRENT, read_current
-from phone_compliance.service.synthetic import write_synthetic_gold
 from phone_compliance.service.verify import verify_index
 from phone_compliance_tests.service.conftest import ACCT, CASES, gold_row, write_gold
 

@@ -1,47 +1,35 @@
 """Exactly-once, incremental ingestion of landed files into Bronze, like Auto Loader (R1).
 
-A file ledger records every delivered file version; a batch ingests only versions not in it. This
-module plans and builds a batch; writing it is the caller's (the IO manager's) job.
+A file ledger records every delivered file version; a batch ingests only versions not in it.
+`ingest` is the one entry point: it plans a batch (inspecting new files while Spark starts),
+writes the three family tables, then the rejects, then the ledger, and says what it did.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from phone_compliance import delta_log, schema
-from phone_compliance.landing import InspectedFile, LandingFile, inspect_all, list_landing
-from phone_compliance.transforms import bronze
+from phone_compliance import schema
+from phone_compliance.ingest import bronze
+from phone_compliance.ingest.inspect import InspectedFile, inspect_all
+from phone_compliance.ingest.landing import list_landing
+from phone_compliance.ingest.ledger import LEDGER, KnownFiles, ledger_rows
+from phone_compliance.lakehouse import delta, delta_log
+from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.lakehouse.spark import session_conf
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class KnownFiles:
-    """What the ledger already holds, by (name, fingerprint) and by (name, sha256)."""
-
-    fingerprints: frozenset[tuple[str, str]]
-    checksums: frozenset[tuple[str, str]]
-
-    @classmethod
-    def from_ledger(cls, rows: list[dict]) -> KnownFiles:
-        """From the ledger's rows (its source_file, fingerprint and sha256 columns)."""
-        return cls(
-            fingerprints=frozenset((r["source_file"], r["fingerprint"]) for r in rows),
-            checksums=frozenset((r["source_file"], r["sha256"]) for r in rows),
-        )
-
-    def unseen(self, files: list[LandingFile]) -> list[LandingFile]:
-        """Files whose name and fingerprint the ledger has not recorded."""
-        return [f for f in files if (f.name, f.fingerprint) not in self.fingerprints]
+BRONZE = "bronze"
+REJECTS = (BRONZE, "rejects")
 
 
 @dataclass
@@ -62,6 +50,15 @@ class Batch:
         return {name: tuple(f.file.name for f in files) for name, files in self.readable.items()}
 
 
+@dataclass(frozen=True)
+class Ingested:
+    """What one call of `ingest` did."""
+
+    summary: dict[str, object]
+    files_per_family: dict[str, int]
+    rejects_by_reason: dict[str, int]
+
+
 def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
     """Whole-file rejects (R1.3) as rejects rows with line 0 and no text."""
     rows = [
@@ -78,15 +75,12 @@ def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
     return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.REJECTS)))
 
 
-LEDGER_COLUMNS = ["source_file", "fingerprint", "sha256"]
-
-
-def plan_batch(landing: str, known: KnownFiles) -> Batch:
+def plan_batch(locations: Locations, known: KnownFiles) -> Batch:
     """Inspect the files the ledger has not seen (R1.3); no Spark, so it can run while Spark
     starts. `parse_batch` then plans the parse of the readable ones."""
-    landed = list_landing(landing)
+    landed = list_landing(locations)
     started = time.monotonic()
-    inspected = inspect_all(known.unseen(landed))
+    inspected = inspect_all(known.unseen(landed), locations)
     log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
     # Same name and bytes as a recorded version (e.g. only touched): delivered again unchanged.
     batch = Batch(new=[f for f in inspected if (f.file.name, f.sha256) not in known.checksums])
@@ -114,10 +108,10 @@ def parse_batch(spark: SparkSession, batch: Batch, ssn_key: bytes) -> None:
             batch.readable[family.name] = readable
 
 
-def rows_per_file(spark: SparkSession, uri: str) -> dict[str, int]:
+def rows_per_file(spark: SparkSession, locations: Locations, uri: str) -> dict[str, int]:
     """Rows stored per delivered file in a Bronze table: from Delta's per-file row counts, or by
     scanning when the log lacks one."""
-    counts = delta_log.rows_per_file(uri)
+    counts = delta_log.rows_per_file(locations, uri)
     if counts is None:
         table = spark.read.format("delta").load(uri)
         rows = table.groupBy("source_file").count().collect()
@@ -125,11 +119,13 @@ def rows_per_file(spark: SparkSession, uri: str) -> dict[str, int]:
     return counts
 
 
-def rows_per_file_of(spark: SparkSession, uris: Sequence[str]) -> list[dict[str, int]]:
+def rows_per_file_of(
+    spark: SparkSession, locations: Locations, uris: Sequence[str]
+) -> list[dict[str, int]]:
     """`rows_per_file` of several tables, concurrently: a scan of a small table leaves the cores
     idle while the driver plans it."""
     with ThreadPoolExecutor(max(len(uris), 1)) as pool:
-        return list(pool.map(lambda uri: rows_per_file(spark, uri), uris))
+        return list(pool.map(lambda uri: rows_per_file(spark, locations, uri), uris))
 
 
 def accepted_counts(stored: list[dict[str, int]], files: tuple[str, ...]) -> dict[str, int]:
@@ -169,33 +165,56 @@ def stored_counts(
     return {name: (accepted.get(name, 0), rejected[name]) for name in files}
 
 
-def ledger_rows(
-    spark: SparkSession,
-    files: list[InspectedFile],
-    counts: dict[str, tuple[int, int]],
-    run_id: str,
-) -> DataFrame:
-    """One ledger row per delivered file version, with what was read, accepted and rejected."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    rows = []
-    for f in files:
-        accepted, rejected = counts.get(f.file.name, (0, 0))
-        rows.append(
-            (
-                f.file.name,
-                f.family,
-                date.fromisoformat(f.file_date) if f.file_date else None,
-                f.file_ts,
-                f.file.size,
-                f.file.fingerprint,
-                f.sha256,
-                f.rows_read,
-                accepted,
-                rejected,
-                schema.LEDGER_INGESTED if f.readable else schema.LEDGER_REJECTED,
-                f.reason,
-                now,
-                run_id,
-            )
-        )
-    return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.FILE_LEDGER)))
+def ingest(
+    spark: Callable[[], SparkSession], locations: Locations, ssn_key: bytes, run_id: str
+) -> Ingested:
+    """Ingest every landed file version the ledger has not seen, exactly once (R1).
+
+    `spark` is called once: the session starts (seconds of JVM start-up) while the new files are
+    inspected in Python. The ledger is written last: a crash before it leaves the files
+    unrecorded, and their re-ingestion replaces (never duplicates) their rows.
+    """
+    known = KnownFiles.read(locations)
+    with ThreadPoolExecutor(1) as starter:
+        starting = starter.submit(spark)
+        batch = plan_batch(locations, known)
+        session = starting.result()
+    parse_batch(session, batch, ssn_key)
+    accepted_files = batch.accepted_files
+    with session_conf(session, bronze.WRITE_CONF):
+        for family in schema.FAMILIES:
+            if family.name in batch.accepted:
+                delta.replace_files(
+                    batch.accepted[family.name],
+                    locations.table(BRONZE, family.name),
+                    accepted_files[family.name],
+                    schema.BRONZE_PARTITION_COLUMNS[family.name],
+                )
+        # Counted in the tables just written (Delta records every data file's rows); a file
+        # short of rows is parsed again for its rejects.
+        uris = [locations.table(BRONZE, name) for name in batch.accepted]
+        accepted = accepted_counts(rows_per_file_of(session, locations, uris), batch.files)
+        if batch.new:
+            found = rejects(session, batch, accepted, ssn_key)
+            delta.replace_files(found, locations.table_of(REJECTS), batch.files)
+    stored_rejects = delta.read(session, locations.table_of(REJECTS), schema.REJECTS)
+    counts = stored_counts(accepted, stored_rejects, batch.files)
+    by_reason = (
+        stored_rejects.filter(F.col("source_file").isin(*batch.files))
+        .groupBy("reason")
+        .count()
+        .collect()
+        if batch.files
+        else []
+    )
+    if batch.new:
+        delta.append(ledger_rows(session, batch.new, counts, run_id), locations.table_of(LEDGER))
+    return Ingested(
+        summary={
+            **batch.summary,
+            "rows_accepted": sum(a for a, _ in counts.values()),
+            "rows_rejected": sum(r for _, r in counts.values()),
+        },
+        files_per_family={name: len(files) for name, files in accepted_files.items()},
+        rejects_by_reason={r["reason"]: r["count"] for r in by_reason},
+    )

@@ -1,36 +1,29 @@
-"""Bronze's line parser (SPEC §1, R1.1, R2, R3): a Spark data source in Java, compiled here on
-first use.
+"""Bronze's line parser (SPEC §1, R1.1, R2, R3): a Spark data source in Java.
 
 The rules live in `java/phonecompliance/LineParser.java`, the reading of delivered files in
-`DeliveredFiles.java`; this module compiles them against the installed pyspark (javac, cached
-outside the repo like Spark's Maven jars: no jar is committed), hands the jar to Spark, says where
-each field sits in a file's header and reads files through the source.
+`DeliveredFiles.java`. They are compiled into `line-parser.jar` beside this module when the
+package is built (`hatch_build.py`; no jar is committed). This module says where each field sits
+in a file's header and reads files through the source.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import subprocess
-import tempfile
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import pyspark
 from pyspark.sql import DataFrame, SparkSession
 
 from phone_compliance import schema
 
-SOURCES = Path(__file__).with_name("java")
+JAR = Path(__file__).with_name("line-parser.jar")
 SOURCE_CLASS = "phonecompliance.DeliveredFiles"
 
-# What the parser returns, in its order; `record_id` is the family's row id (cnsmr_phn_id or
-# cnsmr_phn_hst_id), `event_date` its enrollment_date or record_date.
+# What the parser returns, in its order (LineParser.OUTPUT, checked by name when a file is read);
+# `record_id` is the family's row id (cnsmr_phn_id or cnsmr_phn_hst_id), `event_date` its
+# enrollment_date or record_date.
 PARSED: schema.Schema = (
     ("record_id", "STRING"),
     ("account_number", "STRING"),
@@ -87,8 +80,8 @@ BRONZE_NAME_OF = {
 }
 
 
-class JavacNotFound(RuntimeError):
-    """The line parser cannot be compiled: no `javac` (a JRE without its JDK)."""
+class ParserNotBuilt(RuntimeError):
+    """The package was installed without its compiled line parser."""
 
 
 def layout(family: schema.Family, header: tuple[str, ...] | list[str]) -> str:
@@ -123,6 +116,7 @@ def read(
 ) -> DataFrame:
     """Every line after the header of each file, parsed, as `SCHEMA` rows; a group of files is
     one Spark partition, read in order."""
+    register(spark)
     files = [
         [str(g), f.uri, f.name, f.file_date.isoformat(), f.file_ts, layout(family, f.header)]
         for g, group in enumerate(groups)
@@ -137,79 +131,20 @@ def read(
     )
 
 
-def _javac() -> str:
-    from phone_compliance.spark import jdk_tool  # spark.py imports this module
-
-    javac = jdk_tool("javac")
-    if not javac:
-        raise JavacNotFound(
-            "Bronze's line parser is compiled on first use and needs `javac` (JAVA_HOME="
-            f"{os.environ.get('JAVA_HOME')!r}): install a JDK 17, e.g. "
-            "`apt-get install openjdk-17-jdk-headless`."
-        )
-    return javac
-
-
 def jar() -> Path:
-    """The parser's jar for this pyspark: shipped beside the sources (a staged package), or
-    compiled once per source version into a user cache."""
-    sources = sorted(SOURCES.rglob("*.java"))
-    digest = hashlib.sha256(pyspark.__version__.encode())
-    for source in sources:
-        digest.update(source.relative_to(SOURCES).as_posix().encode() + source.read_bytes())
-    name = f"line-parser-{digest.hexdigest()[:16]}.jar"
-    shipped = SOURCES / name  # beside the sources in a package staged for a cluster
-    if shipped.exists():
-        return shipped
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "phone-compliance"
-    target = cache / name
-    if target.exists():
-        return target
-    cache.mkdir(parents=True, exist_ok=True)
-    spark_jars = Path(pyspark.__file__).parent / "jars"
-    with tempfile.TemporaryDirectory(dir=cache) as work:
-        classes = Path(work) / "classes"
-        subprocess.run(
-            [
-                _javac(),
-                "--release",
-                "17",
-                "-nowarn",
-                "-cp",
-                f"{spark_jars}/*",
-                "-d",
-                str(classes),
-                *map(str, sources),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+    """The parser's jar, built with the package."""
+    if not JAR.exists():
+        raise ParserNotBuilt(
+            f"{JAR} is missing: Bronze's line parser is compiled when the package is built. "
+            "Rebuild it with `uv sync --reinstall-package phone-compliance` (needs a JDK 17's "
+            "javac)."
         )
-        staged = Path(work) / target.name
-        with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
-            for path in sorted(classes.rglob("*.class")):
-                out.write(path, path.relative_to(classes).as_posix())
-        os.replace(staged, target)  # atomic: a concurrent build finds a whole jar or none
-    return target
+    return JAR
 
 
 def register(spark: SparkSession) -> None:
-    """Make the source readable in this session: add its jar if the session started without it
-    (e.g. a Databricks cluster's)."""
+    """Make the source readable in a session started without its jar (e.g. a Databricks
+    cluster's)."""
     path = jar()
     if str(path) not in spark.sparkContext.getConf().get("spark.jars", ""):
         spark.sql(f"ADD JAR '{path}'")
-
-
-def ship() -> Path:
-    """Put the compiled jar beside the sources, where a package built for a runtime without a JDK
-    compiler (the image, a cluster) finds it."""
-    built = jar()
-    shipped = SOURCES / built.name
-    if built != shipped:
-        shutil.copy(built, shipped)
-    return shipped
-
-
-if __name__ == "__main__":
-    print(ship())

@@ -6,14 +6,14 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
 import pyspark
+from pyspark.sql import SparkSession
 
-from phone_compliance import line_parser
 from phone_compliance.settings import Settings
 
 REQUIRED_JAVA = 17
@@ -74,13 +74,16 @@ def jar_packages() -> list[str]:
     ]
 
 
-def spark_config(settings: Settings, *, ui: bool = True) -> dict[str, str]:
-    """The Spark configuration of one deployment: Delta, sizes for this machine, s3a."""
+def spark_config(
+    settings: Settings, *, jars: Sequence[str | Path] = (), ui: bool = True
+) -> dict[str, str]:
+    """The Spark configuration of one deployment: Delta, sizes for this machine, s3a, `jars`
+    (the project's own, e.g. Bronze's reader), then the deployment's own confs."""
     conf = {
-        "spark.master": "local[*]",
+        "spark.master": settings.spark_master,
         "spark.app.name": "phone-compliance",
         "spark.jars.packages": ",".join(jar_packages()),
-        "spark.jars": str(line_parser.jar()),
+        "spark.jars": ",".join(map(str, jars)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.driver.memory": settings.driver_memory,
@@ -110,20 +113,18 @@ def spark_config(settings: Settings, *, ui: bool = True) -> dict[str, str]:
         conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(
             settings.s3_endpoint.startswith("https")
         ).lower()
+    conf.update(settings.spark_conf)
     return conf
 
 
-def build_spark_session(conf: dict[str, str]):
+def build_spark_session(conf: dict[str, str]) -> SparkSession:
     """A SparkSession for `conf` (reusing the running one), after checking Java."""
-    from pyspark.sql import SparkSession
-
     require_java()
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
-    line_parser.register(session)
     return session
 
 

@@ -6,10 +6,11 @@
     phone-compliance serve [--host H] [--port P] [--index DIR]        the HTTP API
     phone-compliance index build PARQUET_DIR --gold-version N         build + publish an index
     phone-compliance index info                                       what is being served
-    phone-compliance run [--landing L] [--warehouse W]                 the whole pipeline
+    phone-compliance run [--landing L] [--warehouse W] [--verbose]     the whole pipeline
+    phone-compliance ui                                               the Dagster UI
 
-Everything but `run` stays clear of pyspark and dagster (imports are lazy), so `check` answers
-in milliseconds.
+Only `run` and `ui` load pyspark and dagster (their modules are imported when chosen), so `check`
+answers in milliseconds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+
+from phone_compliance.cli.arguments import add_run_arguments
+from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.service import DecisionIndex, IndexNotFound, InvalidKey, default_index_dir
+from phone_compliance.settings import Settings
 
 EXIT_ALLOWED = 0
 EXIT_NOT_ALLOWED = 1
@@ -98,9 +104,18 @@ def _parser() -> argparse.ArgumentParser:
     info = index_sub.add_parser("info", help="show the published index")
     info.add_argument("--index", metavar="DIR", help=index_help)
 
-    run = sub.add_parser("run", help="run the whole pipeline (Spark + Dagster)")
-    run.add_argument("--landing", default=None, help="landing folder or URI of client files")
-    run.add_argument("--warehouse", default=None, help="warehouse folder or URI")
+    run = sub.add_parser(
+        "run",
+        help="run the whole pipeline (Spark + Dagster)",
+        description="Materialize the whole graph with its checks, then print a summary.",
+    )
+    add_run_arguments(run)
+    sub.add_parser(
+        "ui",
+        help="the Dagster UI on this project's instance",
+        description="`dagster dev` on the code location, with DAGSTER_HOME defaulting to the "
+        "project's .dagster_home/ (an exported DAGSTER_HOME wins).",
+    )
     return parser
 
 
@@ -119,7 +134,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "serve":
-        from phone_compliance.service.http import serve
+        from phone_compliance.service.http import serve  # FastAPI: slow to import
 
         serve(
             args.index,
@@ -134,22 +149,29 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "index":
         return _index(args)
     if args.command == "run":
-        from phone_compliance.runner import run  # pyspark and dagster load only here
+        # Imported only when chosen: it loads dagster and pyspark, which `check` must not pay.
+        from phone_compliance.cli import run
 
-        result = run(args)
-        return result if isinstance(result, int) else 0
+        return run.run(args)
+    if args.command == "ui":
+        return _ui()
     raise AssertionError(args.command)
 
 
-def _open_index(path: str | None):
-    from phone_compliance.service import DecisionIndex, default_index_dir
+def _ui() -> int:
+    """`dagster dev` with the project's instance folder unless DAGSTER_HOME is exported."""
+    home = Locations(Settings.from_env()).dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    command = ["dagster", "dev", "-m", "phone_compliance.definitions"]
+    os.execvpe(command[0], command, env)
 
+
+def _open_index(path: str | None) -> DecisionIndex:
     return DecisionIndex(path if path is not None else default_index_dir())
 
 
 def _check(args: argparse.Namespace) -> int:
-    from phone_compliance.service import IndexNotFound, InvalidKey
-
     if args.input is None and (args.account is None or args.phone is None):
         print("check: give ACCOUNT and PHONE, or --input CSV", file=sys.stderr)
         return EXIT_INVALID
@@ -162,7 +184,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"check: {e}", file=sys.stderr)
         return EXIT_NO_INDEX
     if args.input is not None:
-        from phone_compliance.service.batch import BatchInputError, check_csv
+        from phone_compliance.service.batch import BatchInputError, check_csv  # pyarrow: slow
 
         try:
             summary = check_csv(args.input, args.output, index, progress=not args.no_progress)
@@ -184,11 +206,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from phone_compliance.service import IndexNotFound, default_index_dir
-
     target = args.index if args.index is not None else default_index_dir()
     if args.index_command == "build":
-        from phone_compliance.service.build import IndexBuildError, build_index
+        from phone_compliance.service.build import IndexBuildError, build_index  # pyarrow: slow
 
         try:
             path = build_index(args.parquet, target, args.gold_version, keep=args.keep)

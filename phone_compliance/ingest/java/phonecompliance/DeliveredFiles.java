@@ -59,7 +59,9 @@ import org.apache.spark.util.SerializableConfiguration;
  * ({@code line_parser.SCHEMA}).
  */
 public final class DeliveredFiles implements TableProvider {
-  static final int COLUMNS = LineParser.VALUES + 5;
+  // After the parser's values: the lineage set per file, then the rejected line's text.
+  static final String[] LINEAGE = {"source_file", "file_date", "file_ts", "line_number", "raw_text"};
+  static final int COLUMNS = LineParser.VALUES + LINEAGE.length;
 
   @Override
   public StructType inferSchema(CaseInsensitiveStringMap options) {
@@ -73,8 +75,13 @@ public final class DeliveredFiles implements TableProvider {
 
   @Override
   public Table getTable(StructType schema, Transform[] partitioning, Map<String, String> props) {
-    if (schema.fields().length != COLUMNS) {
-      throw new IllegalArgumentException("DeliveredFiles reads " + COLUMNS + " columns: " + schema);
+    String[] expected = new String[COLUMNS];
+    System.arraycopy(LineParser.OUTPUT, 0, expected, 0, LineParser.VALUES);
+    System.arraycopy(LINEAGE, 0, expected, LineParser.VALUES, LINEAGE.length);
+    if (!Arrays.equals(schema.fieldNames(), expected)) {
+      throw new IllegalArgumentException(
+          "DeliveredFiles reads the columns " + Arrays.toString(expected) + ", not "
+              + Arrays.toString(schema.fieldNames()));
     }
     return new FilesTable(schema);
   }
@@ -99,6 +106,8 @@ public final class DeliveredFiles implements TableProvider {
     }
 
     @Override
+    // Spark 4.0 deprecates Table.schema() for columns() but still declares it abstract.
+    @SuppressWarnings("deprecation")
     public StructType schema() {
       return schema;
     }

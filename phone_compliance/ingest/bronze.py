@@ -11,8 +11,9 @@ from datetime import date
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from phone_compliance import line_parser, schema
-from phone_compliance.landing import InspectedFile
+from phone_compliance import schema
+from phone_compliance.ingest import parser
+from phone_compliance.ingest.inspect import InspectedFile
 
 # Parquet builds a dictionary for every column and drops it only once it overflows: columns
 # that are nearly unique per row group are written plain from the start. No column gets min/max
@@ -65,20 +66,20 @@ def parse_files(
     """All readable files of one family parsed: Bronze's columns, `raw_text` and `reject_reason`
     (R1.1, R1.2).
 
-    The line parser (`line_parser`) splits, types and judges each line once, matching columns by
+    The line parser (`ingest.parser`) splits, types and judges each line once, matching columns by
     their names in each file's header, whatever their order (SPEC §1).
     """
     groups = [
         [
-            line_parser.DeliveredFile(
+            parser.DeliveredFile(
                 f.file.uri, f.file.name, date.fromisoformat(f.file_date), f.file_ts, f.header
             )
             for f in group
         ]
         for group in file_groups(files, spark.sparkContext.defaultParallelism)
     ]
-    parsed = line_parser.read(spark, family, groups, ssn_key)
-    renamed = {v: k for k, v in line_parser.BRONZE_NAME_OF[family.name].items()}
+    parsed = parser.read(spark, family, groups, ssn_key)
+    renamed = {v: k for k, v in parser.BRONZE_NAME_OF[family.name].items()}
     return parsed.select(
         *[
             F.col(renamed.get(n, n)).alias(n)

@@ -5,38 +5,39 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from phone_compliance import delta, schema
-from phone_compliance.settings import Settings
+from phone_compliance import schema
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
 
 
-def _counts(spark: SparkSession, settings: Settings) -> dict[str, int | None]:
+def _counts(spark: SparkSession, locations: Locations) -> dict[str, int | None]:
     out = {}
     for path in schema.TABLES:
-        uri = settings.table_uri(*path.split("/"))
+        uri = locations.table_of(path.split("/"))
         out[path] = (
             spark.read.format("delta").load(uri).count() if delta.exists(spark, uri) else None
         )
     return out
 
 
-def print_summary(result, settings: Settings, elapsed: float) -> None:
+def print_summary(result, locations: Locations, elapsed: float) -> None:
     """Print what the run did and where its tables are."""
     spark = SparkSession.builder.getOrCreate()
     status = "succeeded" if result.success else "FAILED"
     print(f"\nphone-compliance run {result.run_id[:8]} {status} in {elapsed:.1f}s")
-    print(f"  landing   {settings.landing}\n  warehouse {settings.warehouse}")
+    print(f"  landing   {locations.landing}\n  warehouse {locations.warehouse}")
     print("\nrows per table")
-    for path, n in _counts(spark, settings).items():
+    for path, n in _counts(spark, locations).items():
         print(f"  {path:<26} {'(not written)' if n is None else f'{n:,}'}")
 
-    rejects_uri = settings.table_uri("bronze", "rejects")
+    rejects_uri = locations.table("bronze", "rejects")
     if delta.exists(spark, rejects_uri):
         rows = spark.read.format("delta").load(rejects_uri).groupBy("reason").count().collect()
         print("\nrejects by reason (R1)")
         for r in sorted(rows, key=lambda r: -r["count"]):
             print(f"  {r['reason']:<26} {r['count']:,}")
 
-    gold_uri = settings.table_uri("gold", "phone_consent")
+    gold_uri = locations.table("gold", "phone_consent")
     if delta.exists(spark, gold_uri):
         decided = spark.read.format("delta").load(gold_uri)
         print(f"\ndecisions by reason (R10), Gold version {delta.version(spark, gold_uri)}")

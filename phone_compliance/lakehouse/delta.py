@@ -13,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from phone_compliance import schema
-from phone_compliance.spark import session_conf
+from phone_compliance.lakehouse.spark import session_conf
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from phone_compliance import delta
+from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse.locations import Locations
 
 SQL_DIR = Path(__file__).parent / "sql"
 _NAMED = re.compile(r"--\s*name:\s*(\w+)\s*\n(.*?)(?=(?:--\s*name:)|\Z)", re.S)
@@ -46,16 +47,16 @@ def _violation(spark: SparkSession, name: str, sql: str) -> Violation:
     return Violation(name, count, examples)
 
 
-def validate(spark: SparkSession, layer: str, warehouse: str) -> dict[str, Violation]:
+def validate(spark: SparkSession, layer: str, locations: Locations) -> dict[str, Violation]:
     """Run one layer's validations; every query returns the rows that break its rule.
 
     A query over a table not written yet (e.g. no file of that family has arrived) is skipped.
     """
-    base = warehouse.rstrip("/")
-    if base.startswith("s3://"):  # Spark reads S3 through s3a (as Settings.table_uri does)
-        base = "s3a://" + base.removeprefix("s3://")
     written = functools.cache(lambda uri: delta.exists(spark, uri))  # once per table
-    sqls = {name: sql.replace("{warehouse}", base) for name, sql in queries(layer).items()}
+    sqls = {
+        name: sql.replace("{warehouse}", locations.warehouse)
+        for name, sql in queries(layer).items()
+    }
     runnable = {name: sql for name, sql in sqls.items() if all(map(written, _TABLES.findall(sql)))}
     with ThreadPoolExecutor(CONCURRENT_QUERIES) as pool:
         found = pool.map(lambda item: _violation(spark, *item), runnable.items())

@@ -1,7 +1,8 @@
-"""Synthetic Gold `phone_consent` Parquet at any size, for index benchmarks and load tests.
+"""Synthetic Gold `phone_consent` Parquet at any size, for index benchmarks, tests and load tests.
 
-Not a model of the pipeline: fields are drawn at random and the R10 decision is derived from
-them so that Gold is self-consistent. Deterministic for a seed. Needs pyarrow.
+Not a model of the pipeline and not client files (those are `datagen.generate`'s): Gold rows are
+drawn at random and the R10 decision is derived from them so that Gold is self-consistent.
+Deterministic for a seed. Needs pyarrow; shares only `phone_compliance.schema` with the package.
 """
 
 from __future__ import annotations

@@ -39,6 +39,14 @@ final class LineParser {
   static final int F_EVENT_DATE = 14; // enrollment_date or record_date
   static final int ROLES = 15;
   static final int VALUES = ROLES + 3;
+  // The names of out[0..VALUES), in order: the reader's schema must start with exactly these
+  // (DeliveredFiles checks it), so Python and Java agree by name, not by position alone.
+  static final String[] OUTPUT = {
+    "record_id", "account_number", "consumer_type", "agency_id", "ssn_hash", "phone_number",
+    "phone_type", "phone_status", "phone_source", "phone_technology", "quality_score",
+    "quality_score_raw", "phone_raw", "consent_flag", "consent_date", "soft_delete_flag",
+    "event_date", "reject_reason"
+  };
 
   // Reject codes (schema.py), in the order R1.1 checks them.
   static final UTF8String FIELD_COUNT = UTF8String.fromString("FIELD_COUNT");

@@ -1,0 +1,5 @@
+"""`phone-compliance`: the command line (check, serve, index, run, ui)."""
+
+from phone_compliance.cli.main import main
+
+__all__ = ["main"]

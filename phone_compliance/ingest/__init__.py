@@ -1,0 +1,1 @@
+"""Landing → Bronze, exactly once per delivered file version (R1)."""

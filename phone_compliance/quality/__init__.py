@@ -1,0 +1,1 @@
+"""Data quality: the SQL validation files, one per layer, and their runner."""
