@@ -90,7 +90,9 @@ def build_jar(root: Path) -> Path:
         with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as out:
             for path in sorted(classes.rglob("*.class")):
                 out.write(path, path.relative_to(classes).as_posix())
-        shutil.copy(staged, target)
+        # Renamed into place: a running JVM that has the old jar open keeps reading it whole.
+        shutil.copy(staged, target.with_suffix(".jar.tmp"))
+        os.replace(target.with_suffix(".jar.tmp"), target)
     return target
 
 
