@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         help="do not fault a new index's pages in before serving it",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not serve /docs, /redoc and /openapi.json (e.g. beyond loopback)",
+    )
     serve.add_argument("--log-level", default="info")
 
     index = sub.add_parser("index", help="build or inspect the decision index")
@@ -144,6 +149,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             log_level=args.log_level,
             warm=not args.no_warm,
+            docs=not args.no_docs,
         )
         return 0
     if args.command == "index":

@@ -134,14 +134,15 @@ def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
             }
         },
         "loggers": {
-            "console": {"config": {"log_level": "DEBUG" if args.verbose else "INFO"}},
+            # Every event, to the log file (quiet) or the terminal (--verbose).
+            "console": {"config": {"log_level": "DEBUG"}},
             PROGRESS_LOGGER: {},
         },
     }
     started = time.monotonic()
     with (
-        dg.DagsterInstance.from_config(str(locations.dagster_home)) as instance,
         _output_to(log_file) as terminal,
+        dg.DagsterInstance.from_config(str(locations.dagster_home)) as instance,
     ):
         defs = build_defs(settings, loggers={PROGRESS_LOGGER: progress_logger(terminal)})
         result = defs.get_job_def("refresh_decisions").execute_in_process(

@@ -8,7 +8,7 @@ the sensors stay in the code location. Replacing the launcher by Dagster Pipes w
 module and the Spark asset bodies, not the graph, the checks or the sensors (see the README).
 
 The launcher's deployment configuration (cluster spec, libraries, secret scope) is a YAML file
-named by `PHONE_COMPLIANCE_DATABRICKS_CONFIG`, in the shape of deploy/README.md's `step_launcher`
+named by `PHONE_COMPLIANCE_DATABRICKS_CONFIG`, in the shape of docs/production.md's `step_launcher`
 block; what the code itself knows (where data lives, the project's libraries, the SSN hash key's
 secret) is filled in here, so that file holds only what differs per workspace.
 """
@@ -153,6 +153,6 @@ def _deployment() -> dict[str, Any]:
     if not path:
         raise dg.DagsterInvariantViolationError(
             f"production runs Spark steps on Databricks: set {CONFIG_ENV} to the step launcher's "
-            "YAML (cluster, libraries, secret scope; see deploy/README.md)"
+            "YAML (cluster, libraries, secret scope; see docs/production.md)"
         )
     return yaml.safe_load(Path(path).read_text()) or {}

@@ -33,8 +33,10 @@ import numpy as np
 
 from phone_compliance import schema
 from phone_compliance.keys import normalize_account, normalize_phone
+from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.schema import DECISION_REASONS, NOT_FOUND
 from phone_compliance.service.decisions import Decision
+from phone_compliance.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +88,9 @@ class IndexFormatError(ValueError):
 
 
 def default_index_dir() -> Path:
-    """PHONE_COMPLIANCE_INDEX, else <warehouse>/serving/decision_index (always a local path).
-
-    The warehouse is PHONE_COMPLIANCE_WAREHOUSE or ./warehouse; when the warehouse is a remote
-    URI (s3a://...), the index still lives locally, under ./warehouse/serving/decision_index.
-    """
-    explicit = os.environ.get("PHONE_COMPLIANCE_INDEX")
-    if explicit:
-        return Path(explicit)
-    warehouse = os.environ.get("PHONE_COMPLIANCE_WAREHOUSE") or "./warehouse"
-    if warehouse.startswith("file://"):
-        warehouse = warehouse[len("file://") :]
-    elif "://" in warehouse:
-        warehouse = "./warehouse"
-    return Path(warehouse) / "serving" / "decision_index"
+    """The deployment's serving index folder (`Locations.index_dir`: PHONE_COMPLIANCE_INDEX, else
+    beside a local warehouse), the same folder the pipeline publishes to, from any directory."""
+    return Locations(Settings.from_env()).index_dir
 
 
 def new_index_id(gold_version: int) -> str:

@@ -197,3 +197,55 @@ def test_spec_1_change_columns_matched_by_name(spark):
 def test_a_staged_package_ships_the_compiled_parser():
     staged = remote.staged_package() / "phone_compliance" / "ingest" / line_parser.JAR.name
     assert staged.is_file()
+
+
+# Keys both implementations must judge alike: the Java parser (Bronze) and phone_compliance.keys
+# (the decision service's inputs, R11).
+PHONES = [
+    "(212) 555-0123",
+    "+1 212 555 0123",
+    "12125550123",
+    "212.555.0123",
+    " 2125550123 ",
+    "1125550123",  # area code starts with 1
+    "2121550123",  # exchange starts with 1
+    "0125550123",
+    "22125550123",  # 11 digits not starting with 1
+    "555-0123",
+    "+1 (212) 555-01234",
+    "",
+    "phone",
+    "١٢١٢٥٥٥٠١٢٣",  # Arabic-Indic digits are not ASCII digits
+]
+# A legacy identifier as delivered, and the account number it carries as a service input.
+ACCOUNTS = [
+    ("2450441635032307P", "2450441635032307"),
+    (" 2450441635032307P ", " 2450441635032307 "),
+    ("245044163503230P", "245044163503230"),
+    ("24504416350323077P", "24504416350323077"),
+    ("245044163503230xP", "245044163503230x"),
+    ("P", ""),
+]
+
+
+def test_r2_r3_the_java_parser_and_python_keys_judge_every_key_alike(spark):
+    from phone_compliance.keys import InvalidKey, normalize_account, normalize_phone
+
+    def python(normalize, raw):
+        try:
+            return normalize(raw)
+        except InvalidKey:
+            return None
+
+    lines = [with_field(6, phone) for phone in PHONES]
+    lines += [with_field(1, legacy) for legacy, _ in ACCOUNTS]
+    rows = parse(spark, schema.SNAPSHOT, lines)
+    for phone, row in zip(PHONES, rows[: len(PHONES)], strict=True):
+        expected = python(normalize_phone, phone)
+        assert row["phone_number"] == expected, phone
+        assert (row["reject_reason"] == schema.REJECT_PHONE) == (expected is None), phone
+    for (_, account), row in zip(ACCOUNTS, rows[len(PHONES) :], strict=True):
+        expected = python(normalize_account, account)
+        accepted = row["reject_reason"] is None
+        assert accepted == (expected is not None), account
+        assert not accepted or row["account_number"] == expected, account

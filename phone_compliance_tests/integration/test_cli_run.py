@@ -1,0 +1,81 @@
+"""`phone-compliance run` as a person types it: every documented flag, quiet by default, the
+Dagster instance an exported DAGSTER_HOME names."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from phone_compliance import schema
+from phone_compliance.cli.arguments import add_run_arguments
+from phone_compliance.cli.run import settings_for
+from phone_compliance.settings import Settings
+from phone_compliance_tests import files as f
+
+A = "1234567890123456"
+PHONE = "2125550123"
+
+
+def _parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_every_documented_run_flag_exists_and_overrides_the_environment():
+    args = _parse(
+        "--landing",
+        "/in",
+        "--warehouse",
+        "s3://bucket/wh",
+        "--accept-snapshot-shrink",
+        "--accept-decision-flips",
+        "--verbose",
+    )
+    assert args.accept_snapshot_shrink and args.accept_decision_flips and args.verbose
+    environment = Settings(landing="/env-in", warehouse="/env-wh", shuffle_partitions=3)
+    settings = settings_for(args, environment)
+    assert (settings.landing, settings.warehouse) == ("/in", "s3://bucket/wh")
+    assert settings.shuffle_partitions == 3  # what no flag names stays the environment's
+    assert settings_for(_parse(), environment) == environment
+
+
+def _run(home: Path, landing: Path, warehouse: Path, *flags: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "PHONE_COMPLIANCE_SSN_HASH_KEY": "test-only-key",
+        "PHONE_COMPLIANCE_DRIVER_MEMORY": "2g",
+    }
+    command = [sys.executable, "-m", "phone_compliance.cli", "run"]
+    command += ["--landing", str(landing), "--warehouse", str(warehouse), *flags]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_run_is_quiet_logs_to_a_file_and_records_in_the_exported_dagster_home(tmp_path):
+    home, landing, warehouse = tmp_path / "home", tmp_path / "landing", tmp_path / "warehouse"
+    f.write(landing, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
+
+    quiet = _run(home, landing, warehouse)
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    out = quiet.stdout
+    assert "bronze_ingest" in out and "gold__phone_consent" in out  # a line per step
+    assert "asset checks:" in out and "decisions by reason" in out  # the summary
+    assert " - DEBUG - " not in out and "resolving dependencies" not in out  # Dagster's, Ivy's
+    assert not quiet.stderr.strip()
+    logs = list((home / "logs").glob("run-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in out
+    assert "STEP_SUCCESS" in logs[0].read_text()  # Dagster's events went to the file
+
+    verbose = _run(home, landing, warehouse, "--verbose")
+    assert verbose.returncode == 0, verbose.stdout + verbose.stderr
+    assert "STEP_SUCCESS" in verbose.stdout + verbose.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.get_runs()) == 2  # both runs in the exported DAGSTER_HOME
