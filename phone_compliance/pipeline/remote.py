@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -26,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from phone_compliance.ingest import parser
 from phone_compliance.settings import Settings
@@ -117,9 +121,6 @@ def cluster_environment(settings: Settings) -> dict[str, str]:
 def _libraries(configured: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The project's own dependencies, pinned to the versions of this environment, after the
     deployment's own list (which wins for a package it names, pinned or not)."""
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
     named = {
         canonicalize_name(Requirement(lib["pypi"]["package"]).name)
         for lib in configured
@@ -146,13 +147,33 @@ def staged_package() -> Path:
     return root
 
 
-def _deployment() -> dict[str, Any]:
-    import yaml
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+
+def expand_environment(text: str, environ: Mapping[str, str]) -> str:
+    """`${NAME}` and `${NAME:-default}` replaced from `environ`; every unset name without a
+    default is reported at once."""
+    missing = sorted(
+        {m[1] for m in _VARIABLE.finditer(text) if m[2] is None and not environ.get(m[1])}
+    )
+    if missing:
+        raise dg.DagsterInvariantViolationError(
+            f"the step launcher's settings need {', '.join(missing)} (Terraform outputs; see "
+            "docs/production.md)"
+        )
+    return _VARIABLE.sub(lambda m: environ.get(m[1]) or (m[2] or ""), text)
+
+
+def deployment_file(path: str | Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """The launcher's per-workspace settings: the YAML file, its ${...} filled from `environ`."""
+    return yaml.safe_load(expand_environment(Path(path).read_text(), environ)) or {}
+
+
+def _deployment() -> dict[str, Any]:
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise dg.DagsterInvariantViolationError(
             f"production runs Spark steps on Databricks: set {CONFIG_ENV} to the step launcher's "
-            "YAML (cluster, libraries, secret scope; see docs/production.md)"
+            "YAML (the image ships deploy/dagster/step_launcher.yaml; see docs/production.md)"
         )
-    return yaml.safe_load(Path(path).read_text()) or {}
+    return deployment_file(path, os.environ)

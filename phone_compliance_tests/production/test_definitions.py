@@ -3,11 +3,14 @@ selects, and that Silver, Gold and the decision index follow Bronze by declarati
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from phone_compliance.definitions import build_defs
 from phone_compliance.pipeline.assets import (
@@ -20,9 +23,11 @@ from phone_compliance.pipeline.assets import (
     SNAPSHOT_KEY,
 )
 from phone_compliance.pipeline.remote import (
+    CONFIG_ENV,
     ON_CLUSTER_ENV,
     REMOTE_EXECUTION,
     databricks_step_launcher,
+    deployment_file,
     launcher_config,
 )
 from phone_compliance.pipeline.serving import DECISION_INDEX_KEY
@@ -157,3 +162,39 @@ def test_a_failed_blocking_check_on_bronze_stops_what_follows(production):
         )
         after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
         assert after.total_requested == 0
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _compose_environment(service: str) -> dict[str, str]:
+    """A compose service's environment as the container gets it: `${X:-d}` is d, a required
+    `${X:?...}` gets a stand-in value (the operator's env file sets it)."""
+    compose = yaml.safe_load((DEPLOY / "docker" / "docker-compose.yaml").read_text())
+    env = {}
+    for name, value in compose["services"][service]["environment"].items():
+        value = str(value)
+        default = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+        required = re.fullmatch(r"\$\{\w+:\?.*\}", value)
+        env[name] = default[1] if default else f"stand-in-{name}" if required else value
+    return env
+
+
+def test_the_deployment_as_shipped_builds_a_valid_launcher(production, monkeypatch):
+    """Production definitions from exactly what deploy/ ships: the image's step launcher file,
+    filled from the code-location container's environment in docker-compose, configure the
+    launcher validly (no DagsterInvariantViolationError at the first run)."""
+    env = _compose_environment("code-location")
+    dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
+    shipped_at = env[CONFIG_ENV]
+    assert f"{CONFIG_ENV}={shipped_at}" in dockerfile
+    assert "deploy/dagster/step_launcher.yaml" in dockerfile
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(CONFIG_ENV, str(DEPLOY / "dagster" / Path(shipped_at).name))
+    job = build_defs(production).resolve_job_def("refresh_decisions")
+    assert dg.validate_run_config(job) is not None
+
+    monkeypatch.delenv("DATABRICKS_CLUSTER_POLICY_ID")
+    with pytest.raises(dg.DagsterInvariantViolationError, match="DATABRICKS_CLUSTER_POLICY_ID"):
+        deployment_file(DEPLOY / "dagster" / "step_launcher.yaml", os.environ)
