@@ -249,3 +249,42 @@ def test_r2_r3_the_java_parser_and_python_keys_judge_every_key_alike(spark):
         accepted = row["reject_reason"] is None
         assert accepted == (expected is not None), account
         assert not accepted or row["account_number"] == expected, account
+
+
+def test_the_parser_runs_where_there_is_no_java_compiler(tmp_path):
+    """Built with the package, loaded by a fixed name: a runtime with a JRE only (no `javac`, as
+    on a cluster or in the image's runtime stage) reads files through it, compiling nothing."""
+    import os
+    import subprocess
+    import sys
+
+    # A `javac` that fails and leaves a mark, ahead of the real one on PATH.
+    bin_dir, called = tmp_path / "bin", tmp_path / "javac-was-called"
+    bin_dir.mkdir()
+    (bin_dir / "javac").write_text(f"#!/bin/sh\ntouch {called}\nexit 1\n")
+    (bin_dir / "javac").chmod(0o755)
+    path = tmp_path / "lines.csv.gz"
+    path.write_bytes(
+        gzip.compress(f"{'|'.join(schema.SNAPSHOT.columns)}\n{line(SNAPSHOT_LINE)}\n".encode())
+    )
+    script = f"""
+from datetime import date
+from phone_compliance import schema
+from phone_compliance.ingest import parser
+from phone_compliance.lakehouse.spark import build_spark_session, spark_config
+from phone_compliance.settings import Settings
+
+conf = spark_config(Settings(spark_master="local[1]", driver_memory="1g"), ui=False)
+spark = build_spark_session(conf)  # started without the jar: read() adds it
+f = parser.DeliveredFile({path.as_uri()!r}, "lines.csv.gz", date(2023, 1, 1), "0",
+                         tuple(schema.SNAPSHOT.columns))
+rows = parser.read(spark, schema.SNAPSHOT, [[f]], b"k" * 32).collect()
+assert [r["phone_number"] for r in rows] == ["+16205296605"], rows
+"""
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not called.exists()
