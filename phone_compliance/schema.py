@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 # --- SPEC §1: the three file families -------------------------------------------------
 
@@ -146,7 +147,8 @@ def file_name(family: Family, ts: str, seq: int) -> str:
 
 
 def parse_file_name(name: str) -> FileName | None:
-    """Family and dates of a client file name, or None when the name is not recognised (R1.3)."""
+    """Family and dates of a client file name, or None when the name is not recognised: no
+    single family token, or a timestamp that is not a real date and time (R1.3)."""
     m = FILE_NAME_RE.match(name)
     if not m:
         return None
@@ -154,9 +156,15 @@ def parse_file_name(name: str) -> FileName | None:
     found = [f for f in FAMILIES if f.token in rest]
     if len(found) != 1:
         return None
-    ts = m.group("ts")
+    ts, seq = m.group("ts"), m.group("seq")
+    if not (ts.isascii() and seq.isascii()):  # `\d` also matches other scripts' digits
+        return None
+    try:  # YYYYMMDDHHMMSS must be a real moment: not 2019-13-99, not 25:00
+        datetime(int(ts[:4]), *(int(ts[at : at + 2]) for at in range(4, 14, 2)))
+    except ValueError:
+        return None
     file_date = f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]}"
-    return FileName(family=found[0], file_ts=ts, file_date=file_date, seq=int(m.group("seq")))
+    return FileName(family=found[0], file_ts=ts, file_date=file_date, seq=int(seq))
 
 
 # --- SPEC §1 domains ---------------------------------------------------------------------
@@ -196,6 +204,9 @@ FILE_NO_HEADER = "FILE_NO_HEADER"
 FILE_BAD_HEADER = "FILE_UNKNOWN_HEADER"
 FILE_BAD_NAME = "FILE_UNRECOGNISED_NAME"
 FILE_REJECT_REASONS = (FILE_BAD_GZIP, FILE_NO_HEADER, FILE_BAD_HEADER, FILE_BAD_NAME)
+# Any other failure to read a file (R1.3). Not in FILE_REJECT_REASONS, the codes a delivered
+# file's bytes and name can earn (datagen plants each): no known content leads here.
+FILE_UNREADABLE = "FILE_UNREADABLE"
 
 # --- R10: decision reasons ------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from phone_compliance import schema
 from phone_compliance.lakehouse.locations import Locations, local_path
@@ -16,7 +15,9 @@ FAMILY_FOLDERS = tuple(sorted({f.folder for f in schema.FAMILIES}))
 class LandingFile:
     """One delivered file, wherever it lands."""
 
-    uri: str  # what Spark reads: file:///… or s3a://bucket/key
+    # What Spark reads: file:///… or s3a://bucket/key, unescaped, as Hadoop's Path takes its text
+    # (a name with a space, `#`, `%` or a non-ASCII letter is opened as it is spelled).
+    uri: str
     relpath: str  # e.g. MAINTENANCE/SN_…csv.gz
     size: int
     fingerprint: str  # changes when the content may have changed (S3 ETag; local size+mtime)
@@ -27,8 +28,9 @@ class LandingFile:
 
 
 def _s3_parts(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    return parsed.netloc, parsed.path.lstrip("/")
+    """Bucket and key of an unescaped s3:// or s3a:// URI (a key may hold `#` or `?`)."""
+    bucket, _, key = uri.partition("://")[2].partition("/")
+    return bucket, key.lstrip("/")
 
 
 def list_landing(locations: Locations) -> list[LandingFile]:
@@ -45,7 +47,7 @@ def list_landing(locations: Locations) -> list[LandingFile]:
             stat = path.stat()
             found.append(
                 LandingFile(
-                    uri=path.as_uri(),
+                    uri=f"file://{path}",
                     relpath=f"{folder}/{path.name}",
                     size=stat.st_size,
                     fingerprint=f"{stat.st_size}:{stat.st_mtime_ns}",
@@ -98,4 +100,4 @@ def read_bytes(file: LandingFile, locations: Locations) -> bytes:
     if file.uri.startswith("s3a://"):
         bucket, key = _s3_parts(file.uri)
         return locations.s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    return Path(urlparse(file.uri).path).read_bytes()
+    return Path(file.uri.removeprefix("file://")).read_bytes()

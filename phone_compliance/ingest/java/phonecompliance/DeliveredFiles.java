@@ -16,6 +16,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.LocalFileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.io.Text;
 import org.apache.hadoop.io.compress.CodecPool;
@@ -248,7 +250,13 @@ public final class DeliveredFiles implements TableProvider {
         throw new IllegalStateException(e);
       }
       Path path = new Path(file.uri());
-      InputStream raw = path.getFileSystem(conf).open(path);
+      FileSystem fs = path.getFileSystem(conf);
+      if (fs instanceof LocalFileSystem local) {
+        // Without the checksum file beside it: its path (".<name>.crc") is not a valid Hadoop
+        // path when the name holds a colon, and delivered files have none.
+        fs = local.getRawFileSystem();
+      }
+      InputStream raw = fs.open(path);
       CompressionCodec codec = new CompressionCodecFactory(conf).getCodec(path);
       if (codec != null) {
         decompressor = CodecPool.getDecompressor(codec);
