@@ -1,6 +1,8 @@
 """Exactly-once, incremental ingestion of landed files into Bronze, like Auto Loader (R1).
 
-A file ledger records every delivered file version; a batch ingests only versions not in it.
+A file ledger records every delivered file version; a batch ingests only versions not in it. A
+readable version replaces the rows of its name; a version rejected whole leaves them, the last
+readable version of its name staying in force (R1.3).
 `ingest` is the one entry point: it plans a batch (inspecting new files while Spark starts),
 writes the three family tables, then the rejects, then the ledger, and says what it did.
 """
@@ -46,6 +48,14 @@ class Batch:
         return tuple(f.file.name for f in self.new)
 
     @property
+    def readable_files(self) -> tuple[str, ...]:
+        return tuple(f.file.name for f in self.new if f.readable)
+
+    @property
+    def rejected_files(self) -> tuple[str, ...]:
+        return tuple(f.file.name for f in self.new if not f.readable)
+
+    @property
     def accepted_files(self) -> dict[str, tuple[str, ...]]:
         return {name: tuple(f.file.name for f in files) for name, files in self.readable.items()}
 
@@ -82,8 +92,8 @@ def plan_batch(locations: Locations, known: KnownFiles) -> Batch:
     started = time.monotonic()
     inspected = inspect_all(known.unseen(landed), locations)
     log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
-    # Same name and bytes as a recorded version (e.g. only touched): delivered again unchanged.
-    batch = Batch(new=[f for f in inspected if (f.file.name, f.sha256) not in known.checksums])
+    # The bytes of the latest recorded version of the name (e.g. only touched): nothing new.
+    batch = Batch(new=[f for f in inspected if not known.unchanged(f)])
     batch.summary = {
         "files_landed": len(landed),
         "files_new": len(batch.new),
@@ -134,14 +144,21 @@ def accepted_counts(stored: list[dict[str, int]], files: tuple[str, ...]) -> dic
 
 
 def rejects(
-    spark: SparkSession, batch: Batch, accepted: dict[str, int], ssn_key: bytes
+    spark: SparkSession, batch: Batch, accepted: dict[str, int], ssn_key: bytes, stored: DataFrame
 ) -> DataFrame:
-    """Whole-file rejects (R1.3) and the rejected rows (R1.1) of every file that has any.
+    """The rejects of the batch's file names, to replace theirs in `stored` (the rejects table).
 
-    A file whose stored accepted rows fall short of its rows read is parsed again for its rejects;
-    a clean file is read only once.
+    A readable version's are its rejected rows (R1.1): a file whose stored accepted rows fall
+    short of its rows read is parsed again for them; a clean file is read only once. A version
+    rejected whole leaves the version of its name in force (R1.3): its name's rejects are that
+    version's rejected rows, kept from `stored` (R1.2 holds for it), and this version's
+    whole-file reject (line 0), in place of an earlier broken version's.
     """
+    broken = batch.rejected_files
+    kept = stored.filter(F.col("source_file").isin(*broken) & (F.col("line_number") > 0))
     frame = _file_rejects(spark, [f for f in batch.new if not f.readable])
+    if broken:
+        frame = frame.unionByName(kept)
     for family in schema.FAMILIES:
         short = [
             f
@@ -157,7 +174,8 @@ def rejects(
 def stored_counts(
     accepted: dict[str, int], rejects: DataFrame, files: tuple[str, ...]
 ) -> dict[str, tuple[int, int]]:
-    """(accepted, rejected) rows per file as stored in the written tables (R1.2 conservation)."""
+    """(accepted, rejected) rows per readable file as stored in the written tables (R1.2
+    conservation); a file rejected whole has none of its own (R1.3)."""
     rejected = dict.fromkeys(files, 0)
     rows = rejects.filter(F.col("source_file").isin(*files) & (F.col("line_number") > 0))
     for r in rows.groupBy("source_file").count().collect():
@@ -193,19 +211,20 @@ def ingest(
         # Counted in the tables just written (Delta records every data file's rows); a file
         # short of rows is parsed again for its rejects.
         uris = [locations.table(BRONZE, name) for name in batch.accepted]
-        accepted = accepted_counts(rows_per_file_of(session, locations, uris), batch.files)
+        accepted = accepted_counts(rows_per_file_of(session, locations, uris), batch.readable_files)
         if batch.new:
-            found = rejects(session, batch, accepted, ssn_key)
+            stored = delta.read(session, locations.table_of(REJECTS), schema.REJECTS)
+            found = rejects(session, batch, accepted, ssn_key, stored)
             delta.replace_files(found, locations.table_of(REJECTS), batch.files)
     stored_rejects = delta.read(session, locations.table_of(REJECTS), schema.REJECTS)
-    counts = stored_counts(accepted, stored_rejects, batch.files)
+    counts = stored_counts(accepted, stored_rejects, batch.readable_files)
+    # What this batch rejected: its readable files' rows and its whole-file rejects, not the
+    # kept rejects of a version in force.
+    of_batch = F.col("source_file").isin(*batch.readable_files) | (
+        F.col("source_file").isin(*batch.rejected_files) & (F.col("line_number") == 0)
+    )
     by_reason = (
-        stored_rejects.filter(F.col("source_file").isin(*batch.files))
-        .groupBy("reason")
-        .count()
-        .collect()
-        if batch.files
-        else []
+        stored_rejects.filter(of_batch).groupBy("reason").count().collect() if batch.files else []
     )
     if batch.new:
         delta.append(ledger_rows(session, batch.new, counts, run_id), locations.table_of(LEDGER))

@@ -1,11 +1,13 @@
 """The file ledger: one row per delivered file version, with what was read, accepted and
 rejected (R1.2, R1.3). Ingestion reads it to skip what it has seen; sensors read it to find what
-is new."""
+is new; the checks and the snapshots (R6) judge each name's version in force."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
@@ -17,33 +19,114 @@ from phone_compliance.lakehouse import delta_log
 from phone_compliance.lakehouse.locations import Locations
 
 LEDGER = ("bronze", "file_ledger")
-KNOWN_COLUMNS = ["source_file", "fingerprint", "sha256"]
+# The ledger's columns a file's history needs: every one but the run id.
+VERSION_COLUMNS = [name for name in schema.names(schema.FILE_LEDGER) if name != "run_id"]
+
+Version = Mapping[str, Any]  # one ledger row, by column name
+
+
+def _delivery_order(row: Version) -> tuple:
+    # Versions of one name come in separate batches, so ingested_at orders them; the checksum and
+    # fingerprint only make the order total (e.g. a version recorded twice by a crashed run).
+    at = row["ingested_at"]
+    return (
+        at is not None,
+        at if at is not None else 0,
+        row["sha256"] or "",
+        row["fingerprint"] or "",
+    )
+
+
+@dataclass(frozen=True)
+class FileHistory:
+    """Every recorded version of one file name, in delivery order (R1.3)."""
+
+    name: str
+    versions: tuple[Version, ...]
+
+    @property
+    def latest(self) -> Version:
+        """The version delivered last, readable or not: what the landing held when last seen."""
+        return self.versions[-1]
+
+    @property
+    def version_in_force(self) -> int:
+        """R1.3, the one definition of the version in force: the latest readable version; with
+        none ever readable, the latest (rejected). Numbered from 1 in delivery order."""
+        readable = [
+            n for n, v in enumerate(self.versions, 1) if v["status"] == schema.LEDGER_INGESTED
+        ]
+        return readable[-1] if readable else len(self.versions)
+
+    @property
+    def in_force(self) -> Version:
+        """The version in force (`version_in_force`)."""
+        return self.versions[self.version_in_force - 1]
+
+    @property
+    def rejected_redeliveries(self) -> list[tuple[int, Version]]:
+        """(number, version) of the versions delivered after the one in force: all rejected, and
+        the last of them is what the landing holds while the last readable version stays in
+        force."""
+        start = self.version_in_force
+        return list(enumerate(self.versions[start:], start=start + 1))
+
+
+def file_histories(rows: Iterable[Version]) -> dict[str, FileHistory]:
+    """The ledger's rows grouped by file name (R1.3: a file is known by its name)."""
+    by_name: dict[str, list[Version]] = {}
+    for row in rows:
+        by_name.setdefault(row["source_file"], []).append(row)
+    return {
+        name: FileHistory(name, tuple(sorted(versions, key=_delivery_order)))
+        for name, versions in by_name.items()
+    }
+
+
+def histories(ledger: DataFrame) -> dict[str, FileHistory]:
+    """`file_histories` of a ledger DataFrame: collected, as the ledger holds one small row per
+    delivered file version. Columns the frame lacks read as None."""
+    present = [c for c in VERSION_COLUMNS if c in ledger.columns]
+    rows = ledger.select(*present).collect()
+    return file_histories({**dict.fromkeys(VERSION_COLUMNS), **r.asDict()} for r in rows)
 
 
 @dataclass(frozen=True)
 class KnownFiles:
-    """What the ledger already holds, by (name, fingerprint) and by (name, sha256)."""
+    """What the ledger already holds: each name's history (R1.3)."""
 
-    fingerprints: frozenset[tuple[str, str]]
-    checksums: frozenset[tuple[str, str]]
+    files: Mapping[str, FileHistory]
 
     @classmethod
-    def from_ledger(cls, rows: list[dict]) -> KnownFiles:
-        """From the ledger's rows (its source_file, fingerprint and sha256 columns)."""
-        return cls(
-            fingerprints=frozenset((r["source_file"], r["fingerprint"]) for r in rows),
-            checksums=frozenset((r["source_file"], r["sha256"]) for r in rows),
-        )
+    def from_ledger(cls, rows: Iterable[Version]) -> KnownFiles:
+        """From the ledger's rows (at least its VERSION_COLUMNS)."""
+        return cls(file_histories(rows))
 
     @classmethod
     def read(cls, locations: Locations) -> KnownFiles:
         """The ledger as it is now, read with delta-rs (no JVM: Spark may still be starting)."""
         uri = locations.table_of(LEDGER)
-        return cls.from_ledger(delta_log.read_rows(locations, uri, KNOWN_COLUMNS))
+        return cls.from_ledger(delta_log.read_rows(locations, uri, VERSION_COLUMNS))
 
     def unseen(self, files: list[LandingFile]) -> list[LandingFile]:
-        """Files whose name and fingerprint the ledger has not recorded."""
-        return [f for f in files if (f.name, f.fingerprint) not in self.fingerprints]
+        """Files whose fingerprint is not that of the latest recorded version of their name.
+
+        Not any recorded version: the original bytes delivered again after a broken version
+        (same S3 ETag as the first time) are a new delivery.
+        """
+        return [f for f in files if not self._is_latest(f.name, "fingerprint", f.fingerprint)]
+
+    def unchanged(self, file: InspectedFile) -> bool:
+        """The file's bytes are those of the latest recorded version of its name (e.g. only
+        touched): nothing new was delivered. The original bytes of the version in force,
+        delivered again after a broken version, are new: recorded, they end the broken one's
+        turn as the latest (R1.3). Bytes that could not be read (no checksum) are never the
+        same as any."""
+        return file.sha256 is not None and self._is_latest(file.file.name, "sha256", file.sha256)
+
+    def _is_latest(self, name: str, column: str, value: str) -> bool:
+        history = self.files.get(name)
+        return history is not None and history.latest[column] == value
 
 
 def ledger_rows(
@@ -52,11 +135,15 @@ def ledger_rows(
     counts: dict[str, tuple[int, int]],
     run_id: str,
 ) -> DataFrame:
-    """One ledger row per delivered file version, with what was read, accepted and rejected."""
+    """One ledger row per delivered file version, with what was read, accepted and rejected.
+
+    A version rejected whole read, accepted and rejected no rows, whatever Bronze still holds of
+    the version of its name in force (R1.3).
+    """
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = []
     for f in files:
-        accepted, rejected = counts.get(f.file.name, (0, 0))
+        accepted, rejected = counts.get(f.file.name, (0, 0)) if f.readable else (0, 0)
         rows.append(
             (
                 f.file.name,

@@ -8,6 +8,7 @@ import dagster as dg
 from pyspark.sql import functions as F
 
 from phone_compliance import schema
+from phone_compliance.ingest import ledger as file_ledger
 from phone_compliance.ingest.batch import rows_per_file_of
 from phone_compliance.lakehouse import delta
 from phone_compliance.lakehouse.locations import Locations
@@ -37,44 +38,124 @@ def _table(spark: SparkResource, lakehouse: Locations, key: dg.AssetKey):
     return delta.read(spark.spark_session, lakehouse.table_of(key.path), schema.TABLES[path])
 
 
+def _histories(spark: SparkResource, lakehouse: Lakehouse) -> dict[str, file_ledger.FileHistory]:
+    return file_ledger.histories(_table(spark, lakehouse, LEDGER_KEY))
+
+
 @dg.asset_check(asset=LEDGER_KEY, blocking=True)
 def r1_2_rows_conserved_per_file(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
-    """R1.2: for every file, rows read = rows accepted + rows rejected, counted in the tables
-    (Bronze's rows per file as Delta records them for its data files, rejects by a count)."""
+    """R1.2: for every file name, the version in force (R1.3) read as many rows as the tables
+    hold for it: Bronze's rows as Delta records them for its data files, and its rejected rows
+    (line > 0; a whole-file reject holds none)."""
     session = spark.spark_session
-    ledger = _table(spark, lakehouse, LEDGER_KEY).filter(F.col("status") == schema.LEDGER_INGESTED)
-    latest = ledger.groupBy("source_file").agg(
-        F.max_by("rows_read", "ingested_at").alias("rows_read")
-    )
+    in_force = {name: h.in_force for name, h in _histories(spark, lakehouse).items()}
     stored: Counter[str] = Counter()
     keys = (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY)
     for counts in rows_per_file_of(session, lakehouse, [lakehouse.table_of(k.path) for k in keys]):
         stored.update(counts)
-    rejected = _table(spark, lakehouse, REJECTS_KEY).groupBy("source_file").count().collect()
+    rejected = (
+        _table(spark, lakehouse, REJECTS_KEY)
+        .filter(F.col("line_number") > 0)
+        .groupBy("source_file")
+        .count()
+        .collect()
+    )
     stored.update({r["source_file"]: r["count"] for r in rejected})
-    files = latest.collect()
     broken = [
-        {"source_file": r["source_file"], "rows_read": r["rows_read"], "stored": stored[name]}
-        for r in files
-        if r["rows_read"] != stored[name := r["source_file"]]
+        {"source_file": name, "rows_read": v["rows_read"], "stored": stored[name]}
+        for name, v in sorted(in_force.items())
+        if v["rows_read"] != stored[name]
     ]
     return dg.AssetCheckResult(
         passed=not broken,
         severity=ERROR,
         metadata={
-            "files_checked": len(files),
+            "files_checked": len(in_force),
             "files_not_conserved": dg.MetadataValue.json(broken[:20]),
         },
     )
 
 
+def _unexplained_rejections(histories: dict[str, file_ledger.FileHistory]) -> list[dict]:
+    """Names with no readable version at all whose version in force says no reason, or claims
+    accepted rows."""
+    return [
+        {"source_file": name, "reason": v["reason"], "rows_accepted": v["rows_accepted"]}
+        for name, h in sorted(histories.items())
+        if (v := h.in_force)["status"] == schema.LEDGER_REJECTED
+        and (v["reason"] is None or v["rows_accepted"] != 0)
+    ]
+
+
+def _rejected_redeliveries(histories: dict[str, file_ledger.FileHistory]) -> list[dict]:
+    """Versions that could not be read, delivered after the readable version in force."""
+    return [
+        {
+            "source_file": name,
+            "version": number,
+            "reason": v["reason"],
+            "delivered_at": str(v["ingested_at"]),
+            "sha256": v["sha256"],
+            "version_in_force": h.version_in_force,
+        }
+        for name, h in sorted(histories.items())
+        for number, v in h.rejected_redeliveries
+    ]
+
+
+@dg.multi_asset_check(
+    name="r1_3_file_versions",
+    specs=[
+        dg.AssetCheckSpec(
+            "r1_3_rejected_files_have_a_reason",
+            asset=LEDGER_KEY,
+            blocking=True,
+            description="R1.3: a file name with no readable version at all (its version in "
+            "force is rejected) says why, and accepted no rows.",
+        ),
+        dg.AssetCheckSpec(
+            "r1_3_rejected_redeliveries",
+            asset=LEDGER_KEY,
+            description="R1.3: a file delivered again could not be read; the last readable "
+            "version of its name stays in force and publication goes on (a warning to look).",
+        ),
+    ],
+)
+def r1_3_file_versions(spark: SparkResource, lakehouse: Lakehouse) -> Iterator[dg.AssetCheckResult]:
+    """R1.3 over each file name's versions (one read of the ledger): the version in force of a
+    name never readable has a reason (blocking); a broken re-delivery is a warning."""
+    histories = _histories(spark, lakehouse)
+    unexplained = _unexplained_rejections(histories)
+    yield dg.AssetCheckResult(
+        asset_key=LEDGER_KEY,
+        check_name="r1_3_rejected_files_have_a_reason",
+        passed=not unexplained,
+        severity=ERROR,
+        metadata={"files_unexplained": dg.MetadataValue.json(unexplained[:20])},
+    )
+    found = _rejected_redeliveries(histories)
+    yield dg.AssetCheckResult(
+        asset_key=LEDGER_KEY,
+        check_name="r1_3_rejected_redeliveries",
+        passed=not found,
+        severity=WARN,
+        description=(
+            f"R1.3: {len(found)} re-delivered file version(s) could not be read; the last "
+            "readable version of each name stays in force. Ask the client to deliver again."
+            if found
+            else None
+        ),
+        metadata={"rejected_redeliveries": dg.MetadataValue.json(found[:50])},
+    )
+
+
 @dg.asset_check(asset=REJECTS_KEY)
 def r1_reject_rate(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
-    """R1: rejected rows over all rows read stays under the threshold (a warning to look)."""
-    ledger = _table(spark, lakehouse, LEDGER_KEY)
-    totals = ledger.agg(F.sum("rows_read").alias("read"), F.sum("rows_rejected").alias("rej"))
-    row = totals.collect()[0]
-    read, rejected = row["read"] or 0, row["rej"] or 0
+    """R1: rejected rows over all rows read, of the versions in force (R1.3), stays under the
+    threshold (a warning to look)."""
+    in_force = [h.in_force for h in _histories(spark, lakehouse).values()]
+    read = sum(v["rows_read"] or 0 for v in in_force)
+    rejected = sum(v["rows_rejected"] or 0 for v in in_force)
     rate = rejected / read if read else 0.0
     by_reason = {
         r["reason"]: r["count"]
@@ -231,6 +312,7 @@ def _sql_checks(layer: str, key: dg.AssetKey, blocking: bool) -> dg.AssetChecksD
 
 CHECKS = [
     r1_2_rows_conserved_per_file,
+    r1_3_file_versions,
     r1_reject_rate,
     *[_domain_check(k) for k in (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY)],
     r13_snapshot_not_shrunk,

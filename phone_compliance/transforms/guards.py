@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from phone_compliance import schema
+from phone_compliance.ingest import ledger as file_ledger
 from phone_compliance.transforms import gold
 
 # HyperLogLog sketches of 2^14 buckets: ~0.8% relative standard error.
@@ -17,18 +18,16 @@ SNAPSHOT_PAIRS_LG_K = 14
 
 
 def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:
-    """R6: each snapshot date with a readable NON-FIN-BDL file, and its part files."""
-    rows = (
-        ledger.filter(
-            (F.col("family") == schema.SNAPSHOT.name) & (F.col("status") == schema.LEDGER_INGESTED)
-        )
-        .select("file_date", "source_file")
-        .distinct()
-        .collect()
-    )
+    """R6: each snapshot date and its part files, a snapshot being made of readable files: a
+    NON-FIN-BDL file counts when the version of its name in force is readable (R1.3), so a broken
+    re-delivery leaves its last readable version in the snapshot, and a date whose versions in
+    force are all rejected is no snapshot."""
+    snapshots = ledger.filter(F.col("family") == schema.SNAPSHOT.name)
     parts: dict[date, list[str]] = {}
-    for r in rows:
-        parts.setdefault(r["file_date"], []).append(r["source_file"])
+    for name, history in file_ledger.histories(snapshots).items():
+        version = history.in_force
+        if version["status"] == schema.LEDGER_INGESTED:
+            parts.setdefault(version["file_date"], []).append(name)
     return {d: sorted(files) for d, files in parts.items()}
 
 

@@ -1,13 +1,12 @@
 -- Bronze validations: each query returns the rows that break a rule; no rows means it holds.
+-- R1.3's checks judge each file name's version in force (ingest/ledger.py), not every ledger
+-- row: they are Python checks in pipeline/checks.py (r1_3_rejected_files_have_a_reason,
+-- r1_3_rejected_redeliveries), like R1.2's count in the tables.
 
 -- name: r1_2_ledger_conserves_rows
 SELECT source_file, rows_read, rows_accepted, rows_rejected
 FROM delta.`{warehouse}/bronze/file_ledger`
 WHERE status = 'INGESTED' AND rows_read <> rows_accepted + rows_rejected;
-
--- name: r1_3_rejected_files_have_a_reason
-SELECT source_file FROM delta.`{warehouse}/bronze/file_ledger`
-WHERE status = 'REJECTED' AND (reason IS NULL OR rows_accepted <> 0);
 
 -- name: r3_enrollment_phones_are_e164
 SELECT source_file, line_number FROM delta.`{warehouse}/bronze/enrollment`
