@@ -319,6 +319,9 @@ FILE_LEDGER: Schema = (
 )
 LEDGER_INGESTED = "INGESTED"
 LEDGER_REJECTED = "REJECTED"
+# Delivered again with the bytes of the name's latest version under a new fingerprint (an S3
+# ETag under SSE-KMS is not the content's MD5): recorded so that the sensor knows it, not ingested.
+LEDGER_UNCHANGED = "UNCHANGED"
 
 # Silver: one row per pair with its reconciled state and the evidence that decided each part.
 SILVER_PAIR: Schema = (

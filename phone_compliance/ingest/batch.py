@@ -39,6 +39,8 @@ class Batch:
     """One ingestion batch: Bronze rows per family, lazily parsed, not yet written."""
 
     new: list[InspectedFile] = field(default_factory=list)
+    # Same bytes as the name's latest version under a new fingerprint: recorded, not ingested.
+    unchanged: list[InspectedFile] = field(default_factory=list)
     accepted: dict[str, DataFrame] = field(default_factory=dict)
     readable: dict[str, list[InspectedFile]] = field(default_factory=dict)
     summary: dict[str, object] = field(default_factory=dict)
@@ -93,7 +95,10 @@ def plan_batch(locations: Locations, known: KnownFiles) -> Batch:
     inspected = inspect_all(known.unseen(landed), locations)
     log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
     # The bytes of the latest recorded version of the name (e.g. only touched): nothing new.
-    batch = Batch(new=[f for f in inspected if not known.unchanged(f)])
+    batch = Batch(
+        new=[f for f in inspected if not known.unchanged(f)],
+        unchanged=[f for f in inspected if known.unchanged(f)],
+    )
     batch.summary = {
         "files_landed": len(landed),
         "files_new": len(batch.new),
@@ -226,8 +231,9 @@ def ingest(
     by_reason = (
         stored_rejects.filter(of_batch).groupBy("reason").count().collect() if batch.files else []
     )
-    if batch.new:
-        delta.append(ledger_rows(session, batch.new, counts, run_id), locations.table_of(LEDGER))
+    if batch.new or batch.unchanged:
+        recorded = ledger_rows(session, batch.new, counts, run_id, batch.unchanged)
+        delta.append(recorded, locations.table_of(LEDGER))
     return Ingested(
         summary={
             **batch.summary,

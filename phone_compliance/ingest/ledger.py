@@ -4,7 +4,7 @@ is new; the checks and the snapshots (R6) judge each name's version in force."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -39,15 +39,20 @@ def _delivery_order(row: Version) -> tuple:
 
 @dataclass(frozen=True)
 class FileHistory:
-    """Every recorded version of one file name, in delivery order (R1.3)."""
+    """Every recorded delivery of one file name, in delivery order (R1.3)."""
 
     name: str
-    versions: tuple[Version, ...]
+    deliveries: tuple[Version, ...]
+
+    @property
+    def versions(self) -> tuple[Version, ...]:
+        """The deliveries that were versions: all but the same bytes delivered again."""
+        return tuple(v for v in self.deliveries if v["status"] != schema.LEDGER_UNCHANGED)
 
     @property
     def latest(self) -> Version:
-        """The version delivered last, readable or not: what the landing held when last seen."""
-        return self.versions[-1]
+        """The delivery seen last, readable or not: what the landing held when last seen."""
+        return self.deliveries[-1]
 
     @property
     def version_in_force(self) -> int:
@@ -109,7 +114,7 @@ class KnownFiles:
         return cls.from_ledger(delta_log.read_rows(locations, uri, VERSION_COLUMNS))
 
     def unseen(self, files: list[LandingFile]) -> list[LandingFile]:
-        """Files whose fingerprint is not that of the latest recorded version of their name.
+        """Files whose fingerprint is not that of the latest recorded delivery of their name.
 
         Not any recorded version: the original bytes delivered again after a broken version
         (same S3 ETag as the first time) are a new delivery.
@@ -134,16 +139,23 @@ def ledger_rows(
     files: list[InspectedFile],
     counts: dict[str, tuple[int, int]],
     run_id: str,
+    unchanged: Sequence[InspectedFile] = (),
 ) -> DataFrame:
     """One ledger row per delivered file version, with what was read, accepted and rejected.
 
     A version rejected whole read, accepted and rejected no rows, whatever Bronze still holds of
-    the version of its name in force (R1.3).
+    the version of its name in force (R1.3). `unchanged` files (the latest version's bytes under
+    a new fingerprint) are recorded as UNCHANGED, reading nothing: identity is by content.
     """
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = []
-    for f in files:
+    for f in [*files, *unchanged]:
         accepted, rejected = counts.get(f.file.name, (0, 0)) if f.readable else (0, 0)
+        if f in unchanged:
+            status, rows_read, accepted, rejected = schema.LEDGER_UNCHANGED, 0, 0, 0
+        else:
+            status = schema.LEDGER_INGESTED if f.readable else schema.LEDGER_REJECTED
+            rows_read = f.rows_read
         rows.append(
             (
                 f.file.name,
@@ -153,10 +165,10 @@ def ledger_rows(
                 f.file.size,
                 f.file.fingerprint,
                 f.sha256,
-                f.rows_read,
+                rows_read,
                 accepted,
                 rejected,
-                schema.LEDGER_INGESTED if f.readable else schema.LEDGER_REJECTED,
+                status,
                 f.reason,
                 now,
                 run_id,

@@ -12,34 +12,21 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.s3.sensor import get_objects
 
 from phone_compliance.ingest import landing
-from phone_compliance.ingest.ledger import LEDGER
-from phone_compliance.lakehouse import delta_log
+from phone_compliance.ingest.ledger import KnownFiles
 from phone_compliance.lakehouse.locations import Locations
 
 
-def ledger_fingerprints(locations: Locations) -> set[tuple[str, str]]:
-    """(name, fingerprint) of every recorded file version, read with delta-rs (no JVM here)."""
-    uri = locations.table_of(LEDGER)
-    rows = delta_log.read_rows(locations, uri, ["source_file", "fingerprint"])
-    return {(r["source_file"], r["fingerprint"]) for r in rows}
-
-
-def new_files(
-    landed: list[landing.LandingFile], recorded: set[tuple[str, str]]
-) -> list[landing.LandingFile]:
-    """Landed file versions the ledger has not recorded."""
-    return [f for f in landed if (f.name, f.fingerprint) not in recorded]
-
-
 def landing_sensor_result(
-    landed: list[landing.LandingFile], recorded: set[tuple[str, str]], cursor: str | None
+    landed: list[landing.LandingFile], known: KnownFiles, cursor: str | None
 ) -> dg.SensorResult | dg.SkipReason:
     """One run for all unrecorded files, keyed by exactly that set so re-evaluation is idempotent.
 
     The cursor remembers the last set requested: while that run is in flight the same files are not
     requested again, and a re-delivered file (new fingerprint) makes a new set and a new run.
     """
-    pending = new_files(landed, recorded)
+    # Ingestion's own test (KnownFiles.unseen): a file is pending until the ledger records its
+    # fingerprint as the latest delivery of its name, duplicates by content included.
+    pending = known.unseen(landed)
     if not pending:
         return dg.SkipReason(f"{len(landed)} files landed, all in the ledger")
     fingerprint = hashlib.sha256(
@@ -71,7 +58,7 @@ def landing_sensor_tick(
     context: dg.SensorEvaluationContext,
     job_name: str,
     landed: list[landing.LandingFile],
-    recorded: set[tuple[str, str]],
+    known: KnownFiles,
 ) -> dg.SensorResult | dg.SkipReason:
     """One evaluation of a landing sensor, wherever the files land.
 
@@ -84,13 +71,13 @@ def landing_sensor_tick(
     if in_flight:
         run_id = in_flight[0].dagster_run.run_id
         return dg.SkipReason(f"run {run_id} of {job_name} is in flight; new files wait for it")
-    return landing_sensor_result(landed, recorded, context.cursor)
+    return landing_sensor_result(landed, known, context.cursor)
 
 
 def build_landing_sensor(
     name: str,
     list_files: Callable[[], list[landing.LandingFile]],
-    recorded: Callable[[], set[tuple[str, str]]],
+    known: Callable[[], KnownFiles],
     default_status: dg.DefaultSensorStatus,
     description: str,
     job: dg.JobDefinition | Any,
@@ -105,7 +92,7 @@ def build_landing_sensor(
         job=job,
     )
     def _sensor(context: dg.SensorEvaluationContext):
-        return landing_sensor_tick(context, job.name, list_files(), recorded())
+        return landing_sensor_tick(context, job.name, list_files(), known())
 
     return _sensor
 
@@ -115,7 +102,7 @@ def local_landing_sensor(job: dg.JobDefinition | Any, locations: Locations) -> d
     return build_landing_sensor(
         "local_landing_sensor",
         lambda: landing.list_landing(locations),
-        lambda: ledger_fingerprints(locations),
+        lambda: KnownFiles.read(locations),
         dg.DefaultSensorStatus.STOPPED,
         "Requests a refresh when files not yet in the ledger appear in the landing folder.",
         job,
@@ -140,7 +127,7 @@ def s3_landing_sensor(job: dg.JobDefinition | Any, locations: Locations) -> dg.S
             context,
             job.name,
             landing.s3_landing_files(bucket, prefix, objects),
-            ledger_fingerprints(locations),
+            KnownFiles.read(locations),
         )
 
     return _sensor
