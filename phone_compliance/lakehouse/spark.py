@@ -87,6 +87,10 @@ def spark_config(
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.driver.memory": settings.driver_memory,
+        # The driver's JVM only (on a cluster, executors start without them): an executor reads
+        # -XX:CompilerDirectivesFile when its JVM starts, before it could fetch a file shipped
+        # with spark.files, and the directives were measured for one JVM planning and running
+        # everything on 2 cores.
         "spark.driver.extraJavaOptions": (
             f'-XX:+UnlockDiagnosticVMOptions -XX:CompilerDirectivesFile="{JIT_DIRECTIVES}"'
         ),
@@ -117,14 +121,44 @@ def spark_config(
     return conf
 
 
+def executors_fetch_jars(master: str) -> bool:
+    """True for masters whose executors get the application's jars only from the driver, through
+    `spark.jars`: standalone, Kubernetes, local-cluster. Not `local` (one JVM, the driver's) nor
+    YARN (spark-submit hands YARN the jars itself, in `spark.yarn.dist.jars`)."""
+    return master.startswith(("spark://", "k8s://", "local-cluster["))
+
+
+def ship_packages(session: SparkSession) -> None:
+    """Serve a cluster's executors every jar spark-submit put on the driver's class path.
+
+    spark-submit resolves `spark.jars.packages` and merges the jars into `spark.jars`, but the
+    builder's own `spark.jars` (the project's jars) is applied after it and wins: left alone,
+    executors get the parser but neither Delta nor hadoop-aws, and Delta's write tasks fail to
+    deserialize (a ClassCastException on `WriteJobDescription.statsTrackers`, Java's way of
+    reporting a class it could not load). The resolved list exists only once spark-submit has
+    run, so no conf can name it; spark-submit records it in `spark.repl.local.jars` (for the
+    shell), and jars added to the running context are shipped to every executor.
+    """
+    context = session.sparkContext
+    served = {
+        uri.rsplit("/", 1)[-1] for uri in context._jsc.sc().listJars().mkString(",").split(",")
+    }
+    for jar in context.getConf().get("spark.repl.local.jars", "").split(","):
+        if jar and jar.rsplit("/", 1)[-1] not in served:
+            context._jsc.addJar(jar)
+
+
 def build_spark_session(conf: dict[str, str]) -> SparkSession:
-    """A SparkSession for `conf` (reusing the running one), after checking Java."""
+    """A SparkSession for `conf` (reusing the running one), after checking Java; on a cluster,
+    the executors get the same jars as the driver."""
     require_java()
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
+    if "spark.jars.packages" in conf and executors_fetch_jars(session.sparkContext.master):
+        ship_packages(session)
     return session
 
 
