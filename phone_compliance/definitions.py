@@ -3,6 +3,10 @@
 Local (the default): the landing-folder sensor (stopped until started) requests a whole-graph run.
 Production: the S3 landing sensor requests Bronze only, and declarative automation (its sensor on
 by default) makes Silver, Gold and the decision index follow each Bronze update.
+
+Two runs never write the warehouse at once: every step that writes a Delta table takes the
+`warehouse` pool (limit 1 in the instance's dagster.yaml), and every run these definitions request
+carries WAREHOUSE_TAG, of which the instance's run queue lets one run be in progress at a time.
 """
 
 import dagster as dg
@@ -15,17 +19,26 @@ from phone_compliance.pipeline.sensors import local_landing_sensor, s3_landing_s
 from phone_compliance.pipeline.serving import decision_index
 from phone_compliance.settings import Settings, load_settings
 
+# Runs that write the warehouse: the run queue (concurrency.runs.tag_concurrency_limits in
+# dagster.yaml) keeps one of them in progress at a time, so one run's Silver never reads Bronze
+# half-way through another's ingestion. Runs started outside these jobs and the sensors (an asset
+# materialized from the UI, `dagster asset materialize`) still take the `warehouse` pool per step.
+WAREHOUSE_TAG = "phone_compliance/warehouse"
+WAREHOUSE_RUN = {WAREHOUSE_TAG: "write"}
+
 # New files refresh the whole graph: Bronze ingests them, Silver, Gold and the index follow.
 refresh_decisions = dg.define_asset_job(
     "refresh_decisions",
     selection=dg.AssetSelection.all(),
     description="Ingest new landed files and republish decisions (Bronze → Silver → Gold).",
+    tags=WAREHOUSE_RUN,
 )
 # Only Bronze: what follows it is declarative automation's to run.
 ingest_landing = dg.define_asset_job(
     "ingest_landing",
     selection=dg.AssetSelection.groups(BRONZE),
     description="Ingest new landed files into Bronze; Silver, Gold and the index follow.",
+    tags=WAREHOUSE_RUN,
 )
 FOLLOWS_BRONZE = dg.AssetSelection.all() - dg.AssetSelection.groups(BRONZE)
 # Follow every update of what an asset reads, unless a blocking check failed on it: R1.2 and R13
@@ -58,6 +71,7 @@ def build_defs(
             else dg.DefaultSensorStatus.STOPPED
         ),
         description="Materializes Silver, Gold and the decision index after Bronze updates.",
+        run_tags=WAREHOUSE_RUN,
     )
     return dg.Definitions(
         # Everything downstream of Bronze follows it (runs that include it are not repeated).

@@ -3,6 +3,10 @@
 Quiet by default: a line per step and the summary on the terminal; Dagster's events and the JVM's
 own output (Ivy, Spark warnings) go to a log file whose path is printed. `--verbose` sends
 everything to the terminal instead.
+
+The run executes in this process (no run queue), so it waits at each warehouse-writing step for the
+instance's `warehouse` pool like any other run, and says so. A run that still loses Delta's race to
+a writer outside this instance says what happened in one line and is run again once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import dagster as dg
 import datagen
 from phone_compliance.cli.summary import print_summary
 from phone_compliance.definitions import build_defs
+from phone_compliance.lakehouse.delta import ConcurrentWrite
 from phone_compliance.lakehouse.locations import Locations, is_remote
 from phone_compliance.settings import Settings
 
@@ -45,18 +50,28 @@ def _ensure_sample(landing: str) -> None:
 
 
 class _StepLines(logging.Handler):
-    """Writes one line per step event of a run to the terminal."""
+    """Writes one line per step event of a run to the terminal, and which run a step waits for."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, instance: dg.DagsterInstance | None = None) -> None:
         super().__init__(logging.DEBUG)
         self.out = out
+        self.instance = instance
         self.started: dict[str, float] = {}
+        self.waiting: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_event", None)
-        if event is None or event.event_type_value not in _STEP_EVENTS:
+        if event is None:
             return
         step = event.step_key or "?"
+        if event.is_engine_event and step not in self.waiting:
+            pool = (getattr(event.event_specific_data, "metadata", None) or {}).get("pool")
+            if pool is not None:  # blocked by the pool's limit: another run holds its slot
+                self.waiting.add(step)
+                print(f"  {step:<52} waits: {self._holders(pool.value)}", file=self.out, flush=True)
+            return
+        if event.event_type_value not in _STEP_EVENTS:
+            return
         if event.event_type_value == "STEP_START":
             self.started[step] = time.monotonic()
             return
@@ -64,16 +79,26 @@ class _StepLines(logging.Handler):
         status = "done" if event.event_type_value == "STEP_SUCCESS" else "FAILED"
         print(f"  {step:<52} {status:<6} {took:6.1f}s", file=self.out, flush=True)
 
+    def _holders(self, pool: str) -> str:
+        """Who holds `pool`'s slots, for a person to look up (or free, if that run died)."""
+        claimed = []
+        if self.instance is not None:
+            info = self.instance.event_log_storage.get_concurrency_info(pool)
+            claimed = sorted({slot.run_id[:8] for slot in info.claimed_slots})
+        who = f"run {', '.join(claimed)} is" if claimed else "another run is"
+        return f"{who} writing the {pool} (Dagster pool '{pool}')"
 
-def progress_logger(out: TextIO) -> dg.LoggerDefinition:
-    """A Dagster logger that prints a line per step to `out`."""
+
+def progress_logger(out: TextIO, instance: dg.DagsterInstance | None = None) -> dg.LoggerDefinition:
+    """A Dagster logger that prints a line per step to `out` (and, with `instance`, which run a
+    step waits for)."""
 
     @dg.logger(description="One line per step on the terminal.")
     def _progress(_: dg.InitLoggerContext) -> logging.Logger:
         log = logging.getLogger("phone_compliance.progress")
         log.setLevel(logging.DEBUG)
         log.propagate = False
-        log.handlers = [_StepLines(out)]
+        log.handlers = [_StepLines(out, instance)]
         return log
 
     return _progress
@@ -114,6 +139,22 @@ def _blocked(result: dg.ExecuteInProcessResult) -> bool:
     )
 
 
+def lost_race(result: dg.ExecuteInProcessResult) -> str | None:
+    """What a run lost to another writer of the warehouse (Delta's optimistic concurrency refused
+    its commit), when that is the only reason it failed; None otherwise."""
+    lost = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        error = event.step_failure_data.error
+        while error is not None and error.cls_name != ConcurrentWrite.__name__:
+            error = error.cause
+        if error is None:
+            return None  # a step failed for another reason: not a race, not retried
+        lost.append(error.message.partition(": ")[2].strip())
+    return lost[0] if lost else None
+
+
 def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
     """Materialize every asset (with checks) into the warehouse and print what happened."""
     settings = settings_for(args, environment)
@@ -121,7 +162,9 @@ def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
     locations.dagster_home.mkdir(parents=True, exist_ok=True)
     _ensure_sample(settings.landing)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    log_file = None if args.verbose else locations.dagster_home / "logs" / f"run-{stamp}.log"
+    # The process id too: two runs started in the same second keep their own logs.
+    log_name = f"run-{stamp}-{os.getpid()}.log"
+    log_file = None if args.verbose else locations.dagster_home / "logs" / log_name
     if log_file is not None:
         print(f"phone-compliance run: logs in {log_file} (--verbose to see them here)")
     run_config = {
@@ -144,9 +187,21 @@ def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
         _output_to(log_file) as terminal,
         dg.DagsterInstance.from_config(str(locations.dagster_home)) as instance,
     ):
-        defs = build_defs(settings, loggers={PROGRESS_LOGGER: progress_logger(terminal)})
-        result = defs.get_job_def("refresh_decisions").execute_in_process(
+        progress = progress_logger(terminal, instance)
+        defs = build_defs(settings, loggers={PROGRESS_LOGGER: progress})
+        job = defs.resolve_job_def("refresh_decisions")
+        result = job.execute_in_process(
             instance=instance, run_config=run_config, raise_on_error=False
         )
+        lost = lost_race(result)
+        if lost is not None:
+            # Safe to run again: Bronze plans anew from the ledger, Silver and Gold from Bronze.
+            print(f"  {lost}; retrying once", file=terminal, flush=True)
+            result = job.execute_in_process(
+                instance=instance, run_config=run_config, raise_on_error=False
+            )
+            lost = lost_race(result)
     print_summary(result, locations, time.monotonic() - started)
+    if lost is not None:
+        print(f"{lost}; re-run `phone-compliance run`")
     return 0 if result.success and not _blocked(result) else 1

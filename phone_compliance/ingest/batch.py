@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from pyspark.sql import DataFrame, SparkSession
@@ -123,6 +123,53 @@ def parse_batch(spark: SparkSession, batch: Batch, ssn_key: bytes) -> None:
             batch.readable[family.name] = readable
 
 
+def _reject_unreadable(batch: Batch, failed: InspectedFile, error: BaseException) -> None:
+    """R1.3: a file that inspection passed but Spark could not read (it changed or vanished
+    since, or the store failed) is rejected whole; the rest of the batch goes on."""
+    log.warning("%s rejected whole (%s): %s", failed.file.relpath, schema.FILE_UNREADABLE, error)
+    unreadable = replace(failed, rows_read=0, reason=schema.FILE_UNREADABLE)
+    batch.new = [unreadable if f is failed else f for f in batch.new]
+    family = batch.readable[failed.family]
+    family.remove(failed)
+    if not family:
+        del batch.readable[failed.family]
+
+
+def write_family(
+    spark: SparkSession, batch: Batch, family: schema.Family, uri: str, ssn_key: bytes
+) -> None:
+    """Write one family's accepted rows in one commit; when that fails for a reason other than a
+    concurrent writer, write its files one by one and reject whole those Spark cannot read.
+
+    When no file of the family can be written, the fault is not a file's (the store, the
+    cluster): the error stops the run, nothing is recorded, and the next run tries again.
+    """
+    files = batch.readable[family.name]
+    partitions = schema.BRONZE_PARTITION_COLUMNS[family.name]
+    try:
+        names = tuple(f.file.name for f in files)
+        delta.replace_files(batch.accepted[family.name], uri, names, partitions)
+        return
+    except delta.ConcurrentWrite:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure of one file must not stop the batch
+        log.warning("writing %s failed (%s): writing its files one by one", family.name, error)
+    failed: list[tuple[InspectedFile, Exception]] = []
+    for f in list(files):
+        rows = bronze.accepted_rows(bronze.parse_files(spark, family, [f], ssn_key), family)
+        try:
+            delta.replace_files(rows, uri, (f.file.name,), partitions)
+        except delta.ConcurrentWrite:
+            raise
+        except Exception as error:  # noqa: BLE001
+            failed.append((f, error))
+    if len(failed) == len(files):
+        raise failed[-1][1]
+    for f, error in failed:
+        _reject_unreadable(batch, f, error)
+    batch.accepted.pop(family.name, None)  # written
+
+
 def rows_per_file(spark: SparkSession, locations: Locations, uri: str) -> dict[str, int]:
     """Rows stored per delivered file in a Bronze table: from Delta's per-file row counts, or by
     scanning when the log lacks one."""
@@ -206,16 +253,13 @@ def ingest(
     accepted_files = batch.accepted_files
     with session_conf(session, bronze.WRITE_CONF):
         for family in schema.FAMILIES:
-            if family.name in batch.accepted:
-                delta.replace_files(
-                    batch.accepted[family.name],
-                    locations.table(BRONZE, family.name),
-                    accepted_files[family.name],
-                    schema.BRONZE_PARTITION_COLUMNS[family.name],
-                )
+            if family.name in batch.readable:
+                uri = locations.table(BRONZE, family.name)
+                write_family(session, batch, family, uri, ssn_key)
+        accepted_files = batch.accepted_files
         # Counted in the tables just written (Delta records every data file's rows); a file
         # short of rows is parsed again for its rejects.
-        uris = [locations.table(BRONZE, name) for name in batch.accepted]
+        uris = [locations.table(BRONZE, name) for name in batch.readable]
         accepted = accepted_counts(rows_per_file_of(session, locations, uris), batch.readable_files)
         if batch.new:
             stored = delta.read(session, locations.table_of(REJECTS), schema.REJECTS)

@@ -1,4 +1,8 @@
-"""Delta table operations the pipeline needs, as plain functions over a SparkSession."""
+"""Delta table operations the pipeline needs, as plain functions over a SparkSession.
+
+A write that loses Delta's optimistic concurrency to another writer of the same table raises
+`ConcurrentWrite`: the losing commit was abandoned whole, so nothing was lost or half-written.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -18,6 +23,46 @@ from phone_compliance.lakehouse.spark import session_conf
 log = logging.getLogger(__name__)
 
 _DEFAULT_INDEXED_COLUMNS = "spark.databricks.delta.properties.defaults.dataSkippingNumIndexedCols"
+# What every Delta conflict between concurrent writers extends (ConcurrentAppendException,
+# ProtocolChangedException, MetadataChangedException, ConcurrentDeleteReadException, …).
+_CONCURRENT_MODIFICATION = "org.apache.spark.sql.delta.DeltaConcurrentModificationException"
+
+
+class ConcurrentWrite(Exception):
+    """Another writer committed to the table first; Delta abandoned this write whole (nothing was
+    lost), and writing again, from a fresh read, is safe."""
+
+    def __init__(self, uri: str, conflict: str) -> None:
+        super().__init__(f"another run wrote {uri} at the same time ({conflict}); nothing was lost")
+        self.uri = uri
+        self.conflict = conflict
+
+
+def concurrent_conflict(error: BaseException) -> str | None:
+    """The name of the Delta concurrent-modification exception behind `error` (e.g.
+    'ConcurrentAppendException'); None when `error` is anything else."""
+    thrown = getattr(error, "java_exception", None) if isinstance(error, Py4JJavaError) else None
+    while thrown is not None:
+        cls = thrown.getClass()
+        while cls is not None:
+            if cls.getName() == _CONCURRENT_MODIFICATION:
+                return thrown.getClass().getSimpleName()
+            cls = cls.getSuperclass()
+        thrown = thrown.getCause()
+    return None
+
+
+@contextmanager
+def concurrent_writes(uri: str) -> Iterator[None]:
+    """Raise `ConcurrentWrite` for a write to `uri` that Delta refused because another writer
+    committed first; any other error passes unchanged."""
+    try:
+        yield
+    except Py4JJavaError as e:
+        conflict = concurrent_conflict(e)
+        if conflict is None:
+            raise
+        raise ConcurrentWrite(uri, conflict) from e
 
 
 @contextmanager
@@ -64,7 +109,7 @@ def last_commit_note(spark: SparkSession, uri: str) -> str | None:
 
 def overwrite(df: DataFrame, uri: str) -> None:
     """Replace the whole table (schema included) in one commit."""
-    with _timed("overwrote", uri):
+    with concurrent_writes(uri), _timed("overwrote", uri):
         df.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(uri)
 
 
@@ -81,11 +126,15 @@ def replace_files(
     if not files:
         return
     if not exists(df.sparkSession, uri):
-        with _timed("created", uri), session_conf(df.sparkSession, {_DEFAULT_INDEXED_COLUMNS: "0"}):
+        with (
+            concurrent_writes(uri),
+            _timed("created", uri),
+            session_conf(df.sparkSession, {_DEFAULT_INDEXED_COLUMNS: "0"}),
+        ):
             df.write.format("delta").mode("append").partitionBy(*partition_columns).save(uri)
         return
     quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    with _timed("replaced files of", uri):
+    with concurrent_writes(uri), _timed("replaced files of", uri):
         (
             df.write.format("delta")
             .mode("overwrite")
@@ -96,7 +145,8 @@ def replace_files(
 
 def append(df: DataFrame, uri: str) -> None:
     """Append rows (the ledger: one row per delivered file version)."""
-    df.write.format("delta").mode("append").save(uri)
+    with concurrent_writes(uri):
+        df.write.format("delta").mode("append").save(uri)
 
 
 def merge_changed(
@@ -110,19 +160,20 @@ def merge_changed(
     """
     spark = df.sparkSession
     new = not exists(spark, uri)
-    (
-        DeltaTable.createIfNotExists(spark)
-        .location(uri)
-        .addColumns(StructType.fromDDL(schema.ddl(table_schema)))
-        .property("delta.enableChangeDataFeed", "true")
-        .execute()
-    )
+    with concurrent_writes(uri):
+        (
+            DeltaTable.createIfNotExists(spark)
+            .location(uri)
+            .addColumns(StructType.fromDDL(schema.ddl(table_schema)))
+            .property("delta.enableChangeDataFeed", "true")
+            .execute()
+        )
     if new:
         with _timed("published first rows of", uri):
             append(df, uri)
         return
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    with _timed("merged into", uri):
+    with concurrent_writes(uri), _timed("merged into", uri):
         (
             DeltaTable.forPath(spark, uri)
             .alias("t")

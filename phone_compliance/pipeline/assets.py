@@ -55,7 +55,7 @@ _BRONZE_SPECS = [
 ]
 
 
-@dg.multi_asset(specs=_BRONZE_SPECS, can_subset=False)
+@dg.multi_asset(specs=_BRONZE_SPECS, can_subset=False, pool="warehouse")
 def bronze_ingest(
     context: dg.AssetExecutionContext,
     spark: SparkResource,
@@ -90,6 +90,7 @@ def bronze_ingest(
     },
     kinds=KINDS,
     group_name=SILVER,
+    pool="warehouse",
     required_resource_keys={REMOTE_EXECUTION},
     description="One row per (account, phone) pair: deletion, attributes, consent (R4–R9), and "
     "the files whose evidence decided each (R12).",
@@ -106,6 +107,7 @@ def pair_state(
     ins={"pair_state": dg.AssetIn(PAIR_STATE_KEY), "ledger": dg.AssetIn(LEDGER_KEY)},
     kinds=KINDS,
     group_name=GOLD,
+    pool="warehouse",
     required_resource_keys={REMOTE_EXECUTION},
     description="SPEC's phone_consent table with can_send_sms, reason (R10) and lineage (R12); "
     "merged by pair so its Change Data Feed is an audit trail of decision changes.",

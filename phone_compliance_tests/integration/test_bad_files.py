@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from phone_compliance import schema
+from phone_compliance.ingest import batch as ingestion
 from phone_compliance.ingest import bronze
 from phone_compliance.ingest.inspect import InspectedFile, inspect
 from phone_compliance.ingest.landing import list_landing
@@ -501,3 +502,30 @@ def test_r1_3_bad_files_are_rejected_whole_and_the_good_ones_ingested(spark, lak
     }
     enrolled = table(spark, lake, "bronze/enrollment").groupBy("source_file").count().collect()
     assert {r["source_file"]: r["count"] for r in enrolled} == {good.name: 1, odd_name.name: 1}
+
+
+def test_r1_3_a_file_spark_cannot_read_after_inspection_is_rejected_and_the_rest_ingested(
+    spark, lake, monkeypatch
+):
+    """A file that changes between its inspection and Spark's read (here: its bytes become
+    garbage) is rejected whole as FILE_UNREADABLE; the other files of its family are written."""
+    a, b, phone = "1234567890123456", "6543210987654321", "2125550123"
+    landing = Path(lake.landing)
+    good = f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(a, phone)], seq=1)
+    spoiled = f.write(landing, schema.SNAPSHOT, "2020-02-01", [f.snapshot(b, phone)], seq=2)
+    planned = ingestion.plan_batch
+
+    def plan_then_spoil(*args, **kwargs):
+        batch = planned(*args, **kwargs)
+        spoiled.write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 64)  # after inspection
+        return batch
+
+    monkeypatch.setattr(ingestion, "plan_batch", plan_then_spoil)
+    done = ingestion.ingest(lambda: spark, Locations(lake), b"k" * 32, "run-1")
+    ledger = {r["source_file"]: r for r in table(spark, lake, "bronze/file_ledger").collect()}
+    assert ledger[good.name]["status"] == schema.LEDGER_INGESTED
+    assert ledger[spoiled.name]["status"] == schema.LEDGER_REJECTED
+    assert ledger[spoiled.name]["reason"] == schema.FILE_UNREADABLE
+    rows = table(spark, lake, "bronze/nonfin_snapshot").collect()
+    assert {r["source_file"] for r in rows} == {good.name}
+    assert done.rejects_by_reason == {schema.FILE_UNREADABLE: 1}
