@@ -28,6 +28,7 @@ from phone_compliance.service import (
     default_index_dir,
 )
 from phone_compliance.service.decisions import PAIR_FIELDS
+from phone_compliance.settings import PROJECT_ROOT
 from phone_compliance_tests.service.conftest import (
     ACCT,
     CASES,
@@ -190,11 +191,13 @@ def test_module_level_api_follows_the_index_location(
 def test_default_index_dir_is_local_under_the_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PHONE_COMPLIANCE_INDEX", raising=False)
     monkeypatch.delenv("PHONE_COMPLIANCE_WAREHOUSE", raising=False)
-    assert default_index_dir() == Path("warehouse/serving/decision_index")
+    # Where the pipeline publishes it, from whatever directory the service starts in.
+    project_index = PROJECT_ROOT / "warehouse" / "serving" / "decision_index"
+    assert default_index_dir() == project_index
     monkeypatch.setenv("PHONE_COMPLIANCE_WAREHOUSE", "/data/wh")
     assert default_index_dir() == Path("/data/wh/serving/decision_index")
     monkeypatch.setenv("PHONE_COMPLIANCE_WAREHOUSE", "s3a://bucket/wh")
-    assert default_index_dir() == Path("warehouse/serving/decision_index")
+    assert default_index_dir() == project_index
     monkeypatch.setenv("PHONE_COMPLIANCE_INDEX", "/srv/idx")
     assert default_index_dir() == Path("/srv/idx")
 
