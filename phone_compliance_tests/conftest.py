@@ -6,10 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from phone_compliance.ingest import parser
 from phone_compliance.lakehouse.spark import build_spark_session, spark_config
 from phone_compliance.settings import Settings
+
+# Tests write nothing into the source tree: no example database in ./.hypothesis.
+hypothesis_settings.register_profile("phone_compliance", database=None)
+hypothesis_settings.load_profile("phone_compliance")
 
 
 def lake_settings(tmp: Path) -> Settings:
