@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from phone_compliance.ingest import parser
 from phone_compliance.lakehouse.spark import build_spark_session, spark_config
 from phone_compliance.settings import Settings
 
-# Tests write nothing into the source tree: no example database in ./.hypothesis.
+# Tests write nothing into the source tree: hypothesis's folder (its caches) in a temporary
+# one, and no example database.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="hypothesis-"))
 hypothesis_settings.register_profile("phone_compliance", database=None)
 hypothesis_settings.load_profile("phone_compliance")
 
