@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -155,6 +156,41 @@ def lost_race(result: dg.ExecuteInProcessResult) -> str | None:
     return lost[0] if lost else None
 
 
+# Tags that let a later `phone-compliance run` tell a run whose process died (SIGKILL, a lost
+# machine) from one still going: nothing else marks an in-process run failed.
+PID_TAG = "phone_compliance/pid"
+HOST_TAG = "phone_compliance/host"
+_UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_dead_runs(instance: dg.DagsterInstance, host: str) -> list[str]:
+    """Mark failed the unfinished `phone-compliance run`s of this host whose process is gone, and
+    free the warehouse pool slots they held; the ids of those runs."""
+    released = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=_UNFINISHED)):
+        tags = record.dagster_run.tags
+        pid = tags.get(PID_TAG)
+        if tags.get(HOST_TAG) != host or not pid or _alive(int(pid)):
+            continue
+        run_id = record.dagster_run.run_id
+        instance.report_run_failed(
+            record.dagster_run, message=f"its process {pid} ended without finishing the run"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
+        released.append(run_id)
+    return released
+
+
 def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
     """Materialize every asset (with checks) into the warehouse and print what happened."""
     settings = settings_for(args, environment)
@@ -187,18 +223,26 @@ def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
         _output_to(log_file) as terminal,
         dg.DagsterInstance.from_config(str(locations.dagster_home)) as instance,
     ):
+        host = socket.gethostname()
+        for run_id in release_dead_runs(instance, host):
+            print(
+                f"  run {run_id[:8]} had died: marked failed, its warehouse slot freed",
+                file=terminal,
+                flush=True,
+            )
         progress = progress_logger(terminal, instance)
         defs = build_defs(settings, loggers={PROGRESS_LOGGER: progress})
         job = defs.resolve_job_def("refresh_decisions")
+        tags = {PID_TAG: str(os.getpid()), HOST_TAG: host}
         result = job.execute_in_process(
-            instance=instance, run_config=run_config, raise_on_error=False
+            instance=instance, run_config=run_config, raise_on_error=False, tags=tags
         )
         lost = lost_race(result)
         if lost is not None:
             # Safe to run again: Bronze plans anew from the ledger, Silver and Gold from Bronze.
             print(f"  {lost}; retrying once", file=terminal, flush=True)
             result = job.execute_in_process(
-                instance=instance, run_config=run_config, raise_on_error=False
+                instance=instance, run_config=run_config, raise_on_error=False, tags=tags
             )
             lost = lost_race(result)
     print_summary(result, locations, time.monotonic() - started)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.test_utils import create_run_for_test
 
 from phone_compliance import schema
 from phone_compliance.cli.arguments import add_run_arguments
-from phone_compliance.cli.run import settings_for
+from phone_compliance.cli.run import HOST_TAG, PID_TAG, release_dead_runs, settings_for
 from phone_compliance.settings import Settings
 from phone_compliance_tests import files as f
 
@@ -79,3 +80,25 @@ def test_run_is_quiet_logs_to_a_file_and_records_in_the_exported_dagster_home(tm
     assert "STEP_SUCCESS" in verbose.stdout + verbose.stderr
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert len(instance.get_runs()) == 2  # both runs in the exported DAGSTER_HOME
+
+
+def test_a_run_whose_process_died_is_marked_failed_and_frees_its_warehouse_slot():
+    """After a SIGKILL nothing marks an in-process run failed; the next `phone-compliance run`
+    does, for runs of this host whose process is gone, and frees their pool slot."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with dg.instance_for_test() as instance:
+        tags = {PID_TAG: str(dead.pid), HOST_TAG: "here"}
+        gone = create_run_for_test(instance, status=dg.DagsterRunStatus.STARTED, tags=tags)
+        alive = create_run_for_test(
+            instance,
+            status=dg.DagsterRunStatus.STARTED,
+            tags={PID_TAG: str(os.getpid()), HOST_TAG: "here"},
+        )
+        elsewhere = create_run_for_test(
+            instance, status=dg.DagsterRunStatus.STARTED, tags={**tags, HOST_TAG: "there"}
+        )
+        assert release_dead_runs(instance, "here") == [gone.run_id]
+        status = {r.run_id: r.status for r in instance.get_runs()}
+        assert status[gone.run_id] == dg.DagsterRunStatus.FAILURE
+        assert status[alive.run_id] == status[elsewhere.run_id] == dg.DagsterRunStatus.STARTED
