@@ -27,6 +27,8 @@ import time
 from bisect import bisect_left
 from pathlib import Path
 
+from phone_compliance.settings import Settings
+
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -142,9 +144,11 @@ def main() -> None:
     size = sum(f["size_bytes"] for f in manifest["files"])
 
     warehouse = args.warehouse or tempfile.mkdtemp(prefix="pc-bench-warehouse-")
-    os.environ["PHONE_COMPLIANCE_LANDING"] = str(data_dir.resolve())
-    os.environ["PHONE_COMPLIANCE_WAREHOUSE"] = warehouse
-    os.environ.setdefault("PHONE_COMPLIANCE_SSN_HASH_KEY", "benchmark-key")
+    settings = Settings.from_env().with_overrides(
+        landing=str(data_dir.resolve()), warehouse=warehouse
+    )
+    if settings.ssn_hash_key is None:
+        settings = settings.with_overrides(ssn_hash_key="benchmark-key")
 
     import logging
 
@@ -154,13 +158,15 @@ def main() -> None:
     for quiet in ("py4j", "dagster"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
-    from phone_compliance.definitions import defs
+    from phone_compliance.definitions import build_defs
+
+    defs = build_defs(settings)
 
     sampler = Sampler()
     sampler.start()
     started = time.monotonic()
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.get_job_def("refresh_decisions").execute_in_process(
+    result = defs.resolve_job_def("refresh_decisions").execute_in_process(
         instance=instance, raise_on_error=False
     )
     total = time.monotonic() - started
