@@ -95,10 +95,9 @@ def plan_batch(locations: Locations, known: KnownFiles) -> Batch:
     inspected = inspect_all(known.unseen(landed), locations)
     log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
     # The bytes of the latest recorded version of the name (e.g. only touched): nothing new.
-    batch = Batch(
-        new=[f for f in inspected if not known.unchanged(f)],
-        unchanged=[f for f in inspected if known.unchanged(f)],
-    )
+    batch = Batch()
+    for f in inspected:
+        (batch.unchanged if known.unchanged(f) else batch.new).append(f)
     batch.summary = {
         "files_landed": len(landed),
         "files_new": len(batch.new),

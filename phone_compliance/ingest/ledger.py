@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -44,7 +45,7 @@ class FileHistory:
     name: str
     deliveries: tuple[Version, ...]
 
-    @property
+    @cached_property
     def versions(self) -> tuple[Version, ...]:
         """The deliveries that were versions: all but the same bytes delivered again."""
         return tuple(v for v in self.deliveries if v["status"] != schema.LEDGER_UNCHANGED)
@@ -54,7 +55,7 @@ class FileHistory:
         """The delivery seen last, readable or not: what the landing held when last seen."""
         return self.deliveries[-1]
 
-    @property
+    @cached_property
     def version_in_force(self) -> int:
         """R1.3, the one definition of the version in force: the latest readable version; with
         none ever readable, the latest (rejected). Numbered from 1 in delivery order."""
