@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import logging
 import os
 import socket
@@ -30,6 +31,7 @@ from phone_compliance.cli.summary import print_summary
 from phone_compliance.definitions import build_defs
 from phone_compliance.lakehouse.delta import ConcurrentWrite
 from phone_compliance.lakehouse.locations import Locations, is_remote
+from phone_compliance.pipeline.assets import WAREHOUSE_POOL
 from phone_compliance.settings import Settings
 
 PROGRESS_LOGGER = "progress"
@@ -191,6 +193,23 @@ def release_dead_runs(instance: dg.DagsterInstance, host: str) -> list[str]:
     return released
 
 
+@contextlib.contextmanager
+def open_instance(home: Path) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance at `home`, opened by one process at a time: two runs started at once
+    on a fresh home would otherwise both create its SQLite schema and leave Alembic two heads."""
+    with (home / ".instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            instance = dg.DagsterInstance.from_config(str(home))
+            # Touch each storage under the lock: some are created at first use.
+            instance.get_run_records(limit=1)
+            instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    with instance:
+        yield instance
+
+
 def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
     """Materialize every asset (with checks) into the warehouse and print what happened."""
     settings = settings_for(args, environment)
@@ -219,11 +238,8 @@ def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
         },
     }
     started = time.monotonic()
-    with (
-        _output_to(log_file) as terminal,
-        dg.DagsterInstance.from_config(str(locations.dagster_home)) as instance,
-    ):
-        host = socket.gethostname()
+    host = socket.gethostname()
+    with _output_to(log_file) as terminal, open_instance(locations.dagster_home) as instance:
         for run_id in release_dead_runs(instance, host):
             print(
                 f"  run {run_id[:8]} had died: marked failed, its warehouse slot freed",

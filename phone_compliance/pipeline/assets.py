@@ -37,6 +37,9 @@ _FAMILY_KEYS = {
     schema.SNAPSHOT.name: SNAPSHOT_KEY,
     schema.CHANGE.name: CHANGE_KEY,
 }
+# Every step that writes the warehouse takes this pool's one slot (the instance sets the limit).
+WAREHOUSE_POOL = "warehouse"
+
 _BRONZE_DESCRIPTIONS = {
     schema.ENROLLMENT.name: "ENRLMT rows, typed, with lineage (file, file date, timestamp, line).",
     schema.SNAPSHOT.name: "NON-FIN-BDL snapshot rows, typed, with lineage.",
@@ -55,7 +58,7 @@ _BRONZE_SPECS = [
 ]
 
 
-@dg.multi_asset(specs=_BRONZE_SPECS, can_subset=False, pool="warehouse")
+@dg.multi_asset(specs=_BRONZE_SPECS, can_subset=False, pool=WAREHOUSE_POOL)
 def bronze_ingest(
     context: dg.AssetExecutionContext,
     spark: SparkResource,
@@ -90,7 +93,7 @@ def bronze_ingest(
     },
     kinds=KINDS,
     group_name=SILVER,
-    pool="warehouse",
+    pool=WAREHOUSE_POOL,
     required_resource_keys={REMOTE_EXECUTION},
     description="One row per (account, phone) pair: deletion, attributes, consent (R4–R9), and "
     "the files whose evidence decided each (R12).",
@@ -107,7 +110,7 @@ def pair_state(
     ins={"pair_state": dg.AssetIn(PAIR_STATE_KEY), "ledger": dg.AssetIn(LEDGER_KEY)},
     kinds=KINDS,
     group_name=GOLD,
-    pool="warehouse",
+    pool=WAREHOUSE_POOL,
     required_resource_keys={REMOTE_EXECUTION},
     description="SPEC's phone_consent table with can_send_sms, reason (R10) and lineage (R12); "
     "merged by pair so its Change Data Feed is an audit trail of decision changes.",

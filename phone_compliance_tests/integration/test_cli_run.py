@@ -4,7 +4,9 @@ Dagster instance an exported DAGSTER_HOME names."""
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +17,14 @@ from dagster._core.test_utils import create_run_for_test
 
 from phone_compliance import schema
 from phone_compliance.cli.arguments import add_run_arguments
-from phone_compliance.cli.run import HOST_TAG, PID_TAG, release_dead_runs, settings_for
-from phone_compliance.settings import Settings
+from phone_compliance.cli.run import (
+    HOST_TAG,
+    PID_TAG,
+    open_instance,
+    release_dead_runs,
+    settings_for,
+)
+from phone_compliance.settings import PROJECT_ROOT, Settings
 from phone_compliance_tests import files as f
 
 A = "1234567890123456"
@@ -102,3 +110,23 @@ def test_a_run_whose_process_died_is_marked_failed_and_frees_its_warehouse_slot(
         status = {r.run_id: r.status for r in instance.get_runs()}
         assert status[gone.run_id] == dg.DagsterRunStatus.FAILURE
         assert status[alive.run_id] == status[elsewhere.run_id] == dg.DagsterRunStatus.STARTED
+
+
+def _first_use(home: str) -> None:
+    with open_instance(Path(home)) as instance:
+        instance.get_run_records(limit=1)
+
+
+def test_runs_started_at_once_on_a_fresh_dagster_home_create_its_storage_once(tmp_path):
+    """Without the lock, two processes each create the SQLite schema (Alembic then has two heads,
+    or a CREATE TABLE fails) and one run dies before it starts."""
+    shutil.copy(PROJECT_ROOT / ".dagster_home" / "dagster.yaml", tmp_path)
+    spawn = multiprocessing.get_context("spawn")
+    processes = [spawn.Process(target=_first_use, args=(str(tmp_path),)) for _ in range(4)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+    with open_instance(tmp_path) as instance:
+        assert instance.get_run_records() == []
