@@ -1,6 +1,17 @@
-"""Full graph from empty on a generated dataset: wall time per step, rows/s, peak memory.
+"""Full graph from empty on a generated dataset: wall time per step, rows/s, peak memory; with
+`--daily`, what a day of operation costs.
 
     uv run python benchmarks/pipeline.py --size-gb 1.0 [--data-dir data/bench-1gb] [--seed 7]
+    uv run python benchmarks/pipeline.py --size-gb 1.0 --daily [--repeats 2]
+    uv run python benchmarks/pipeline.py --size-gb 1.0 --standalone-cluster
+
+`--standalone-cluster` runs the graph on a Spark standalone cluster started on loopback for the
+run (a master and two workers of one core each, from pyspark's own scripts) instead of local[*].
+
+`--daily` runs `phone-compliance run` as a user does (a fresh process each: Python, Dagster, the
+JVM), side by side, `--repeats` times: from empty on the history without its newest SUPPLFWD
+file and its newest snapshot; then that SUPPLFWD file arrives; then the snapshot; then a run with
+nothing new. It prints min/median of each and, for the daily file, where its seconds went.
 
 Generates the dataset when the folder is absent (datagen), builds Bronze → Silver → Gold (and the
 decision index when it is part of the graph) into a fresh temporary warehouse on an ephemeral
@@ -18,9 +29,15 @@ for 1 GB on its reference machine), so runs taken at different times can be comp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,6 +45,7 @@ from bisect import bisect_left
 from pathlib import Path
 
 from phone_compliance.settings import Settings
+from phone_compliance_tests.cluster.standalone import running_cluster
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -125,12 +143,100 @@ def _gunzip_seconds(data_dir: Path, manifest: dict) -> float:
     return time.monotonic() - started
 
 
+_STEP_LINE = re.compile(r"^  (\S+)\s+(done|FAILED|skipped|waits)\s+([0-9.]+)s", re.M)
+
+
+def _cli_run(landing: Path, warehouse: str, home: str) -> tuple[float, dict[str, float], str]:
+    """`phone-compliance run` in a fresh process: wall seconds, seconds per step, its output."""
+    env = {**os.environ, "DAGSTER_HOME": home}
+    env.setdefault("PHONE_COMPLIANCE_SSN_HASH_KEY", "benchmark-key")
+    command = ["phone-compliance", "run", "--landing", str(landing), "--warehouse", warehouse]
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    if done.returncode != 0:
+        raise SystemExit(f"run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    steps = {m[1]: float(m[3]) for m in _STEP_LINE.finditer(done.stdout)}
+    return wall, steps, done.stdout
+
+
+def _newest(data_dir: Path, token: str) -> list[Path]:
+    """The files of the newest file date of a family (every part of a snapshot)."""
+    files = sorted(data_dir.glob(f"MAINTENANCE/*-{token}*"))
+    newest = max(f.name.split("-")[1][:8] for f in files)
+    return [f for f in files if f.name.split("-")[1][:8] == newest]
+
+
+def _spark_start_seconds() -> float:
+    """A Spark session with the pipeline's configuration, started in a fresh process."""
+    code = (
+        "import time; t = time.monotonic(); "
+        "from phone_compliance.settings import Settings; "
+        "from phone_compliance.ingest import parser; "
+        "from phone_compliance.lakehouse.spark import build_spark_session, spark_config; "
+        "build_spark_session(spark_config(Settings.from_env(), jars=[parser.jar()])); "
+        "print(time.monotonic() - t)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def daily(data_dir: Path, repeats: int) -> None:
+    """From empty, a daily SUPPLFWD file, a snapshot, nothing new: each `repeats` times."""
+    held = {"daily": _newest(data_dir, "SUPPLFWD"), "snapshot": _newest(data_dir, "NON-FIN-BDL")}
+    kinds = ["from empty", "daily file", "snapshot", "no-op"]
+    walls: dict[str, list[float]] = {k: [] for k in kinds}
+    daily_steps: list[dict[str, float]] = []
+    for n in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="pc-bench-daily-") as tmp:
+            landing, home = Path(tmp) / "landing", Path(tmp) / "home"
+            home.mkdir()
+            shutil.copy(Path(__file__).parent.parent / ".dagster_home" / "dagster.yaml", home)
+            withheld = {p for files in held.values() for p in files}
+            for f in sorted(data_dir.glob("*/*.csv.gz")):
+                if f not in withheld:
+                    (landing / f.parent.name).mkdir(parents=True, exist_ok=True)
+                    os.link(f, landing / f.parent.name / f.name)
+            warehouse = str(Path(tmp) / "warehouse")
+            for kind in kinds:
+                for f in held.get(kind.split()[0], []):
+                    os.link(f, landing / f.parent.name / f.name)
+                wall, steps, out = _cli_run(landing, warehouse, str(home))
+                walls[kind].append(wall)
+                if kind == "daily file":
+                    daily_steps.append(steps)
+                print(
+                    f"  repeat {n + 1}: {kind:<11} {wall:6.1f} s  (load {os.getloadavg()[0]:.1f})"
+                )
+    print(f"\n{'run':<12} {'min s':>7} {'median s':>9}  of {repeats}; vs from empty (median)")
+    empty = statistics.median(walls["from empty"])
+    for kind, values in walls.items():
+        median = statistics.median(values)
+        print(f"{kind:<12} {min(values):7.1f} {median:9.1f}  {median / empty:6.1%}")
+    print("\nthe daily file's run, step by step (median s):")
+    for step in daily_steps[0]:
+        print(f"  {step:<52} {statistics.median(s.get(step, 0.0) for s in daily_steps):6.1f}")
+    accounted = statistics.median(sum(s.values()) for s in daily_steps)
+    print(f"  {'(steps in all)':<52} {accounted:6.1f}")
+    print(
+        f"  {'(the rest: Python, imports, Dagster, summary)':<52} "
+        f"{statistics.median(walls['daily file']) - accounted:6.1f}"
+    )
+    print(f"Spark session start alone, fresh process: {_spark_start_seconds():.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--data-dir")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--warehouse", help="default: a fresh temporary folder")
+    parser.add_argument("--daily", action="store_true", help="the daily-operation runs")
+    parser.add_argument("--repeats", type=int, default=2, help="of each --daily run")
+    parser.add_argument(
+        "--standalone-cluster", action="store_true", help="on a loopback standalone cluster"
+    )
+    parser.add_argument("--worker-memory", default="4g", help="of each standalone worker")
     args = parser.parse_args()
 
     data_dir = Path(args.data_dir or f"data/bench-{args.size_gb:g}gb")
@@ -140,9 +246,9 @@ def main() -> None:
         print(f"generating {args.size_gb} GB into {data_dir} …", flush=True)
         datagen.generate(data_dir, target_size_gb=args.size_gb, seed=args.seed)
     manifest = json.loads((data_dir / "manifest.json").read_text())
-    rows = sum(f["rows"] or 0 for f in manifest["files"])
-    size = sum(f["size_bytes"] for f in manifest["files"])
-
+    if args.daily:
+        daily(data_dir, args.repeats)
+        return
     warehouse = args.warehouse or tempfile.mkdtemp(prefix="pc-bench-warehouse-")
     settings = Settings.from_env().with_overrides(
         landing=str(data_dir.resolve()), warehouse=warehouse
@@ -152,14 +258,31 @@ def main() -> None:
 
     import logging
 
-    import dagster as dg
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for quiet in ("py4j", "dagster"):
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
+    with contextlib.ExitStack() as stack:
+        if args.standalone_cluster:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pc-cluster-")))
+            cluster = stack.enter_context(running_cluster(root, memory=args.worker_memory))
+            executor_memory = f"{int(args.worker_memory.rstrip('g')) - 1}g"
+            settings = settings.with_overrides(
+                spark_master=cluster.master_url,
+                spark_conf=(("spark.executor.memory", executor_memory),),
+            )
+            print(f"standalone cluster {cluster.master_url}: 2 workers, 1 core each")
+        _from_empty(settings, data_dir, manifest, warehouse)
+
+
+def _from_empty(settings: Settings, data_dir: Path, manifest: dict, warehouse: str) -> None:
+    """The whole graph from empty, timed and sampled, and its figures printed."""
+    import dagster as dg
+
     from phone_compliance.definitions import build_defs
 
+    rows = sum(f["rows"] or 0 for f in manifest["files"])
+    size = sum(f["size_bytes"] for f in manifest["files"])
     defs = build_defs(settings)
 
     sampler = Sampler()

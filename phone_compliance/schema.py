@@ -341,6 +341,27 @@ SILVER_PAIR: Schema = (
 )
 
 # Gold `phone_consent`: SPEC's schema, the R10 decision and its R12 lineage.
+# Silver's per-pair evidence state (transforms/silver.pair_evidence): each part a struct led by
+# its order key, so that two states merge by taking the greater.
+_LATEST_ROW = ", ".join(f"{name}: {kind}" for name, kind in ATTRIBUTES)
+PAIR_EVIDENCE: Schema = (
+    ("account_key", "BIGINT"),
+    ("phone_key", "BIGINT"),
+    ("last_in_snapshot", "DATE"),
+    ("presence", "STRUCT<key: BIGINT, file_ts: STRING, source_file: STRING>"),
+    (
+        "latest",
+        "STRUCT<key: BIGINT, file_ts: STRING, row_text: STRING, "
+        f"{_LATEST_ROW}, source_file: STRING>",
+    ),
+    (
+        "consent",
+        "STRUCT<key: BIGINT, file_ts: STRING, row_text: STRING, consent_flag: STRING, "
+        "source_file: STRING>",
+    ),
+    ("soft_deletes", "ARRAY<STRUCT<evidence_date: DATE, source_file: STRING>>"),
+)
+
 GOLD_DECISION: Schema = (
     ("account_number", "STRING"),
     ("phone_number", "STRING"),
@@ -370,6 +391,7 @@ TABLES: dict[str, Schema] = {
     **{f"bronze/{name}": table for name, table in BRONZE_SCHEMAS.items()},
     "bronze/rejects": REJECTS,
     "bronze/file_ledger": FILE_LEDGER,
+    "silver/pair_evidence": PAIR_EVIDENCE,
     "silver/pair_state": SILVER_PAIR,
     "gold/phone_consent": GOLD_DECISION,
 }

@@ -20,6 +20,11 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="R13: publish although many decisions flip (after checking they are expected)",
     )
     parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild Silver and Gold from all of Bronze instead of applying what is new",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="Dagster's events and Spark's output on the terminal instead of a log file",

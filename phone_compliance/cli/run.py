@@ -229,7 +229,8 @@ def run(args: argparse.Namespace, environment: Settings | None = None) -> int:
                     "accept_snapshot_shrink": args.accept_snapshot_shrink,
                     "accept_decision_flips": args.accept_decision_flips,
                 }
-            }
+            },
+            "refresh": {"config": {"full_refresh": args.full_refresh}},
         },
         "loggers": {
             # Every event, to the log file (quiet) or the terminal (--verbose).

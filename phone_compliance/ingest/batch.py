@@ -23,7 +23,7 @@ from pyspark.sql.types import StructType
 from phone_compliance import schema
 from phone_compliance.ingest import bronze
 from phone_compliance.ingest.inspect import InspectedFile, inspect_all
-from phone_compliance.ingest.landing import list_landing
+from phone_compliance.ingest.landing import LandingFile, list_landing
 from phone_compliance.ingest.ledger import LEDGER, KnownFiles, ledger_rows
 from phone_compliance.lakehouse import delta, delta_log
 from phone_compliance.lakehouse.locations import Locations
@@ -69,6 +69,8 @@ class Ingested:
     summary: dict[str, object]
     files_per_family: dict[str, int]
     rejects_by_reason: dict[str, int]
+    # Whether Bronze got anything new (a ledger row at least).
+    wrote: bool = True
 
 
 def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
@@ -87,10 +89,9 @@ def _file_rejects(spark: SparkSession, files: list[InspectedFile]) -> DataFrame:
     return spark.createDataFrame(rows, StructType.fromDDL(schema.ddl(schema.REJECTS)))
 
 
-def plan_batch(locations: Locations, known: KnownFiles) -> Batch:
-    """Inspect the files the ledger has not seen (R1.3); no Spark, so it can run while Spark
-    starts. `parse_batch` then plans the parse of the readable ones."""
-    landed = list_landing(locations)
+def plan_batch(locations: Locations, known: KnownFiles, landed: list[LandingFile]) -> Batch:
+    """Inspect the `landed` files the ledger has not seen (R1.3); no Spark, so it can run while
+    Spark starts. `parse_batch` then plans the parse of the readable ones."""
     started = time.monotonic()
     inspected = inspect_all(known.unseen(landed), locations)
     log.info("inspected %d files in %.1fs", len(inspected), time.monotonic() - started)
@@ -244,9 +245,14 @@ def ingest(
     unrecorded, and their re-ingestion replaces (never duplicates) their rows.
     """
     known = KnownFiles.read(locations)
+    landed = list_landing(locations)
+    if not known.unseen(landed):  # nothing delivered since the last run: Spark is not started
+        summary = {"files_landed": len(landed), "files_unchanged": len(landed)}
+        zero = ("files_new", "files_rejected", "rows_read", "rows_accepted", "rows_rejected")
+        return Ingested({**summary, **dict.fromkeys(zero, 0)}, {}, {}, wrote=False)
     with ThreadPoolExecutor(1) as starter:
         starting = starter.submit(spark)
-        batch = plan_batch(locations, known)
+        batch = plan_batch(locations, known, landed)
         session = starting.result()
     parse_batch(session, batch, ssn_key)
     accepted_files = batch.accepted_files

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
+from deltalake.exceptions import DeltaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
@@ -20,8 +21,9 @@ from phone_compliance.lakehouse import delta_log
 from phone_compliance.lakehouse.locations import Locations
 
 LEDGER = ("bronze", "file_ledger")
-# The ledger's columns a file's history needs: every one but the run id.
-VERSION_COLUMNS = [name for name in schema.names(schema.FILE_LEDGER) if name != "run_id"]
+# The ledger's columns a file's history reads: all of them (the run id says which run's checks
+# judge a version).
+VERSION_COLUMNS = schema.names(schema.FILE_LEDGER)
 
 Version = Mapping[str, Any]  # one ledger row, by column name
 
@@ -97,6 +99,31 @@ def histories(ledger: DataFrame) -> dict[str, FileHistory]:
     return file_histories({**dict.fromkeys(VERSION_COLUMNS), **r.asDict()} for r in rows)
 
 
+def evidence_in_force(histories: Mapping[str, FileHistory]) -> dict[str, Version]:
+    """Each name's version in force, for the names whose version in force is readable: the
+    file versions whose rows Bronze holds and Silver decides from (R1.3)."""
+    return {
+        name: h.in_force
+        for name, h in histories.items()
+        if h.in_force["status"] == schema.LEDGER_INGESTED
+    }
+
+
+def snapshot_parts(evidence: Mapping[str, Version]) -> dict[date, list[str]]:
+    """R6: each snapshot date and its part files, among the versions in force (a date whose
+    versions in force are all rejected is no snapshot)."""
+    parts: dict[date, list[str]] = {}
+    for name, version in evidence.items():
+        if version["family"] == schema.SNAPSHOT.name:
+            parts.setdefault(version["file_date"], []).append(name)
+    return {d: sorted(files) for d, files in parts.items()}
+
+
+def same_version(a: Version, b: Version) -> bool:
+    """The same delivery of a name: its bytes and when they were recorded."""
+    return (a["sha256"], a["ingested_at"]) == (b["sha256"], b["ingested_at"])
+
+
 @dataclass(frozen=True)
 class KnownFiles:
     """What the ledger already holds: each name's history (R1.3)."""
@@ -133,6 +160,23 @@ class KnownFiles:
     def _is_latest(self, name: str, column: str, value: str) -> bool:
         history = self.files.get(name)
         return history is not None and history.latest[column] == value
+
+
+def ledger_version(locations: Locations) -> int | None:
+    """The ledger's current Delta version; None before the first ingestion."""
+    return delta_log.version(locations, locations.table_of(LEDGER))
+
+
+def evidence_at(locations: Locations, version: int | None) -> dict[str, Version] | None:
+    """`evidence_in_force` when the ledger was at `version` ({} before any); None when Delta
+    has cleaned that version's log up (the caller then rebuilds)."""
+    if version is None:
+        return {}
+    try:
+        rows = delta_log.read_rows(locations, locations.table_of(LEDGER), VERSION_COLUMNS, version)
+    except DeltaError:  # that version's log is gone
+        return None
+    return evidence_in_force(file_histories(rows))
 
 
 def ledger_rows(

@@ -143,17 +143,46 @@ def replace_files(
         )
 
 
+def record(spark: SparkSession, uri: str, properties: dict[str, str]) -> None:
+    """A commit that changes no data, setting table `properties` (and carrying the session's
+    commit note): e.g. that an increment which changed no row was applied."""
+    assignments = ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+    with concurrent_writes(uri):
+        spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ({assignments})")
+
+
 def append(df: DataFrame, uri: str) -> None:
     """Append rows (the ledger: one row per delivered file version)."""
     with concurrent_writes(uri):
         df.write.format("delta").mode("append").save(uri)
 
 
+def upsert(df: DataFrame, uri: str, keys: Sequence[str], update_when: str | None = None) -> None:
+    """Merge `df` into the table by `keys`: matched rows updated (when `update_when` holds for
+    them: t = the table, s = `df`), the others inserted; rows `df` lacks stay."""
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    with concurrent_writes(uri), _timed("merged into", uri):
+        (
+            DeltaTable.forPath(df.sparkSession, uri)
+            .alias("t")
+            .merge(df.alias("s"), on)
+            .whenMatchedUpdateAll(condition=update_when)
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+
 def merge_changed(
-    df: DataFrame, uri: str, keys: Sequence[str], change_column: str, table_schema: schema.Schema
+    df: DataFrame,
+    uri: str,
+    keys: Sequence[str],
+    change_column: str,
+    table_schema: schema.Schema,
+    complete: bool,
 ) -> None:
     """Upsert `df` by `keys`, touching only rows whose `change_column` differs, with Change Data
-    Feed on, so the table's history holds only real changes.
+    Feed on, so the table's history holds only real changes. A `complete` `df` is the whole
+    table: rows it lacks are deleted.
 
     The first publication appends: into a table created just now every row is an insert, which
     the change feed records as such, without joining the rows to an empty table.
@@ -171,6 +200,9 @@ def merge_changed(
     if new:
         with _timed("published first rows of", uri):
             append(df, uri)
+        return
+    if not complete:
+        upsert(df, uri, keys, f"t.{change_column} <> s.{change_column}")
         return
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     with concurrent_writes(uri), _timed("merged into", uri):

@@ -6,6 +6,9 @@ counts each Bronze file's rows from the log's per-file statistics instead of sca
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
@@ -13,19 +16,59 @@ from deltalake.exceptions import TableNotFoundError
 from phone_compliance.lakehouse.locations import Locations
 
 
-def _table(locations: Locations, uri: str) -> DeltaTable | None:
+def _table(locations: Locations, uri: str, version: int | None = None) -> DeltaTable | None:
     """The delta-rs table at `uri` (a Spark URI: a folder, file:// or s3a://), None when absent."""
     location, options = locations.delta_rs(uri)
     try:
-        return DeltaTable(location, storage_options=options)
+        return DeltaTable(location, version=version, storage_options=options)
     except TableNotFoundError:
         return None
 
 
-def read_rows(locations: Locations, uri: str, columns: list[str]) -> list[dict]:
-    """`columns` of every row of a small table (the ledger); no rows when it does not exist."""
-    table = _table(locations, uri)
+def read_rows(
+    locations: Locations, uri: str, columns: list[str], version: int | None = None
+) -> list[dict]:
+    """`columns` of every row of a small table (the ledger), as of `version` (default: now); no
+    rows when it does not exist. A version whose log Delta has cleaned up raises."""
+    table = _table(locations, uri, version)
     return [] if table is None else table.to_pyarrow_table(columns=columns).to_pylist()
+
+
+def columns(locations: Locations, uri: str, names: list[str]) -> pa.Table | None:
+    """`names` of every row of the table at `uri` as Arrow (a few columns of a table of a few
+    million rows at most: Gold's reasons, the rejects' reasons); None when it does not exist."""
+    table = _table(locations, uri)
+    return None if table is None else table.to_pyarrow_table(columns=names)
+
+
+def row_count(locations: Locations, uri: str) -> int | None:
+    """The table's rows, summed from the log's per-file counts; None when it does not exist."""
+    table = _table(locations, uri)
+    if table is None:
+        return None
+    adds = pa.table(table.get_add_actions(flatten=True))
+    if adds["num_records"].null_count:
+        return table.to_pyarrow_dataset().count_rows()
+    return sum(adds["num_records"].to_pylist())
+
+
+def version(locations: Locations, uri: str) -> int | None:
+    """The table's current version; None when it does not exist."""
+    table = _table(locations, uri)
+    return None if table is None else table.version()
+
+
+def last_commit_note(locations: Locations, uri: str, key: str, within: int = 50) -> dict[str, Any]:
+    """The JSON note (user metadata) of the table's latest commit whose note has `key`, among its
+    last `within` commits (others, e.g. an operator's OPTIMIZE, carry none); {} when none has."""
+    table = _table(locations, uri)
+    if table is None:
+        return {}
+    for commit in table.history(within):
+        note = json.loads(commit.get("userMetadata") or "{}")
+        if key in note:
+            return note
+    return {}
 
 
 def rows_per_file(locations: Locations, uri: str) -> dict[str, int] | None:

@@ -1,4 +1,5 @@
-"""The asset graph: Bronze (per file family, rejects, ledger) → Silver pairs → Gold decisions.
+"""The asset graph: Bronze (per file family, rejects, ledger) → Silver (each pair's evidence, then
+its state) → Gold decisions. Silver and Gold catch up with what is new in Bronze (transforms/plan).
 
 Thin wiring: ingestion is `ingest.batch.ingest`, Silver and Gold are `transforms`.
 """
@@ -8,16 +9,23 @@ from collections.abc import Iterator
 
 import dagster as dg
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from phone_compliance import schema
 from phone_compliance.ingest.batch import ingest
+from phone_compliance.ingest.ledger import ledger_version
 from phone_compliance.ingest.ssn_key import ssn_hash_key
 from phone_compliance.lakehouse import delta
 from phone_compliance.lakehouse.locations import Locations
-from phone_compliance.pipeline.remote import REMOTE_EXECUTION
-from phone_compliance.pipeline.resources import SparkResource, Upsert, table_metadata
+from phone_compliance.pipeline import progress
+from phone_compliance.pipeline.resources import (
+    RefreshPolicy,
+    SparkResource,
+    TableRefresh,
+    table_metadata,
+)
 from phone_compliance.transforms import gold, silver
-from phone_compliance.transforms.guards import snapshot_files
+from phone_compliance.transforms.plan import FULL, INCREMENTAL, Plan
 
 KINDS = {"spark", "delta"}
 BRONZE = "bronze"
@@ -29,6 +37,7 @@ SNAPSHOT_KEY = dg.AssetKey([BRONZE, schema.SNAPSHOT.name])
 CHANGE_KEY = dg.AssetKey([BRONZE, schema.CHANGE.name])
 REJECTS_KEY = dg.AssetKey([BRONZE, "rejects"])
 LEDGER_KEY = dg.AssetKey([BRONZE, "file_ledger"])
+PAIR_EVIDENCE_KEY = dg.AssetKey([SILVER, "pair_evidence"])
 PAIR_STATE_KEY = dg.AssetKey([SILVER, "pair_state"])
 PHONE_CONSENT_KEY = dg.AssetKey([GOLD, "phone_consent"])
 
@@ -53,7 +62,13 @@ _BRONZE_KEYS = {
     "file_ledger": LEDGER_KEY,
 }
 _BRONZE_SPECS = [
-    dg.AssetSpec(key, description=_BRONZE_DESCRIPTIONS[name], kinds=KINDS, group_name=BRONZE)
+    dg.AssetSpec(
+        key,
+        description=_BRONZE_DESCRIPTIONS[name],
+        kinds=KINDS,
+        group_name=BRONZE,
+        skippable=True,
+    )
     for name, key in _BRONZE_KEYS.items()
 ]
 
@@ -63,14 +78,24 @@ def bronze_ingest(
     context: dg.AssetExecutionContext,
     spark: SparkResource,
     lakehouse: dg.ResourceParam[Locations],
+    refresh: RefreshPolicy,
     remote_execution: dg.ResourceParam[object],  # where the step runs (pipeline/remote.py)
 ) -> Iterator[dg.MaterializeResult]:
     """Ingest every landed file the ledger has not seen, exactly once (R1); Bronze writes its own
-    tables (a file's rows replace its earlier version's, the ledger last)."""
+    tables (a file's rows replace its earlier version's, the ledger last).
+
+    With nothing new, and Silver and Gold reflecting the ledger, nothing is materialized: the
+    rest of the run is skipped, and Spark never starts (R12: no new file version, no change)."""
     done = ingest(
         lambda: spark.spark_session, lakehouse, ssn_hash_key(lakehouse), context.run.run_id
     )
     context.log.info(f"ingestion batch: {json.dumps(done.summary)}")
+    if not done.wrote and not refresh.full_refresh:
+        behind = progress.lagging(lakehouse, _derived_uris(lakehouse))
+        if not behind:
+            context.log.info("no new file version; Silver and Gold are current: nothing to do")
+            return
+        context.log.info(f"nothing new, but behind the ledger: {', '.join(behind)}")
     session = spark.spark_session
     for name, key in _BRONZE_KEYS.items():
         uri = lakehouse.table_of(key.path)
@@ -83,55 +108,183 @@ def bronze_ingest(
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
+def _derived_uris(lakehouse: Locations, after: dg.AssetKey | None = None) -> list[str]:
+    """The tables that follow Bronze (after `after`, when given), in the order they are built."""
+    keys = [PAIR_EVIDENCE_KEY, PAIR_STATE_KEY, PHONE_CONSENT_KEY]
+    if after is not None:
+        keys = keys[keys.index(after) + 1 :]
+    return [lakehouse.table_of(k.path) for k in keys]
+
+
+def _plan(
+    lakehouse: Locations, key: dg.AssetKey, refresh: RefreshPolicy, upstream: dg.AssetKey | None
+) -> Plan:
+    """How the table of `key` catches up with `upstream`'s ledger version (None: the ledger's)."""
+    target = (
+        ledger_version(lakehouse)
+        if upstream is None
+        else progress.reflected_version(lakehouse, lakehouse.table_of(upstream.path))
+    )
+    return progress.plan_for(lakehouse, lakehouse.table_of(key.path), target, refresh.full_refresh)
+
+
+def _idle(context: dg.AssetExecutionContext, plan: Plan, lakehouse: Locations) -> bool:
+    """Nothing to write here and nothing after this table behind: the asset yields no output,
+    so what follows it (and the checks on it) is skipped."""
+    if plan.writes or progress.lagging(lakehouse, _derived_uris(lakehouse, context.asset_key)):
+        context.log.info(f"{context.asset_key.to_user_string()}: {plan.mode} ({plan.reason})")
+        return False
+    context.log.info(f"{context.asset_key.to_user_string()}: {plan.reason}; nothing to write")
+    return True
+
+
+def _new_evidence(
+    plan: Plan, enrollment: DataFrame, snapshot: DataFrame, change: DataFrame
+) -> DataFrame:
+    """The evidence (SPEC §4) of the file versions `plan` applies."""
+    of_plan = F.col("source_file").isin(*plan.files)
+    return silver.evidence(*[t.filter(of_plan) for t in (enrollment, snapshot, change)])
+
+
+_BRONZE_INS = {
+    "enrollment": dg.AssetIn(ENROLLMENT_KEY),
+    "snapshot": dg.AssetIn(SNAPSHOT_KEY),
+    "change": dg.AssetIn(CHANGE_KEY),
+}
+
+
 @dg.asset(
-    key=PAIR_STATE_KEY,
-    ins={
-        "enrollment": dg.AssetIn(ENROLLMENT_KEY),
-        "snapshot": dg.AssetIn(SNAPSHOT_KEY),
-        "change": dg.AssetIn(CHANGE_KEY),
-        "ledger": dg.AssetIn(LEDGER_KEY),
-    },
+    key=PAIR_EVIDENCE_KEY,
+    ins=_BRONZE_INS,
+    deps=[LEDGER_KEY],
     kinds=KINDS,
     group_name=SILVER,
     pool=WAREHOUSE_POOL,
-    required_resource_keys={REMOTE_EXECUTION},
+    output_required=False,
+    description="Per pair, the evidence its decision is made from (R4–R9) as a mergeable state: "
+    "new files update only the pairs they concern (R12).",
+)
+def pair_evidence(
+    context: dg.AssetExecutionContext,
+    enrollment: DataFrame,
+    snapshot: DataFrame,
+    change: DataFrame,
+    spark: SparkResource,
+    lakehouse: dg.ResourceParam[Locations],
+    refresh: RefreshPolicy,
+    remote_execution: dg.ResourceParam[object],
+) -> Iterator[dg.Output]:
+    """Silver's state: from all of Bronze (full), or the state of the new files' evidence merged
+    into that of the pairs they concern (incremental)."""
+    plan = _plan(lakehouse, PAIR_EVIDENCE_KEY, refresh, upstream=None)
+    if _idle(context, plan, lakehouse):
+        return
+    rows = None
+    if plan.mode == FULL:
+        rows = silver.pair_evidence(silver.evidence(enrollment, snapshot, change))
+    elif plan.mode == INCREMENTAL:
+        new = silver.pair_evidence(_new_evidence(plan, enrollment, snapshot, change))
+        current = delta.read(spark.spark_session, lakehouse.table_of(PAIR_EVIDENCE_KEY.path))
+        rows = silver.merge_states(current.join(new.select(*silver.PAIR), silver.PAIR, "semi"), new)
+    yield dg.Output(TableRefresh(rows, plan, silver.PAIR, schema.PAIR_EVIDENCE))
+
+
+@dg.asset(
+    key=PAIR_STATE_KEY,
+    ins={"state": dg.AssetIn(PAIR_EVIDENCE_KEY), **_BRONZE_INS},
+    kinds=KINDS,
+    group_name=SILVER,
+    pool=WAREHOUSE_POOL,
+    output_required=False,
     description="One row per (account, phone) pair: deletion, attributes, consent (R4–R9), and "
     "the files whose evidence decided each (R12).",
 )
 def pair_state(
-    enrollment: DataFrame, snapshot: DataFrame, change: DataFrame, ledger: DataFrame
-) -> DataFrame:
-    """Silver: the reconciled state of every pair, recomputed from all of Bronze."""
-    return silver.reconcile(silver.evidence(enrollment, snapshot, change), snapshot_files(ledger))
+    context: dg.AssetExecutionContext,
+    state: DataFrame,
+    enrollment: DataFrame,
+    snapshot: DataFrame,
+    change: DataFrame,
+    lakehouse: dg.ResourceParam[Locations],
+    refresh: RefreshPolicy,
+    remote_execution: dg.ResourceParam[object],
+) -> Iterator[dg.Output]:
+    """Silver: each pair's state decided (R5–R9); a new snapshot re-judges every pair's absences
+    (R6), other files only the pairs they concern."""
+    plan = _plan(lakehouse, PAIR_STATE_KEY, refresh, upstream=PAIR_EVIDENCE_KEY)
+    if _idle(context, plan, lakehouse):
+        return
+    rows = None
+    if plan.writes:
+        if plan.mode == INCREMENTAL and not plan.snapshots_changed:
+            state = silver.of_pairs(state, _new_evidence(plan, enrollment, snapshot, change))
+        rows = silver.finalize(state, plan.snapshots)
+    yield dg.Output(TableRefresh(rows, plan, schema.PAIR_KEY, schema.SILVER_PAIR))
 
 
 @dg.asset(
     key=PHONE_CONSENT_KEY,
-    ins={"pair_state": dg.AssetIn(PAIR_STATE_KEY), "ledger": dg.AssetIn(LEDGER_KEY)},
+    ins={"pair_state": dg.AssetIn(PAIR_STATE_KEY), **_BRONZE_INS},
     kinds=KINDS,
     group_name=GOLD,
     pool=WAREHOUSE_POOL,
-    required_resource_keys={REMOTE_EXECUTION},
+    output_required=False,
     description="SPEC's phone_consent table with can_send_sms, reason (R10) and lineage (R12); "
-    "merged by pair so its Change Data Feed is an audit trail of decision changes.",
+    "merged by pair, only rows whose decision or lineage changed, so its Change Data Feed is an "
+    "audit trail of decision changes.",
 )
 def phone_consent(
-    context: dg.AssetExecutionContext, pair_state: DataFrame, ledger: DataFrame
+    context: dg.AssetExecutionContext,
+    pair_state: DataFrame,
+    enrollment: DataFrame,
+    snapshot: DataFrame,
+    change: DataFrame,
+    spark: SparkResource,
+    lakehouse: dg.ResourceParam[Locations],
+    refresh: RefreshPolicy,
+    remote_execution: dg.ResourceParam[object],
 ) -> Iterator[dg.Output]:
-    """Gold: the decision for every pair, published by MERGE."""
+    """Gold: the decision for every pair the run concerns, published by MERGE."""
+    plan = _plan(lakehouse, PHONE_CONSENT_KEY, refresh, upstream=PAIR_STATE_KEY)
+    if _idle(context, plan, lakehouse):
+        return
     decided = gold.decisions(pair_state)
     by_reason = {r["reason"]: r["count"] for r in decided.groupBy("reason").count().collect()}
-    snapshots = snapshot_files(ledger)
-    note = {"snapshots_through": max(snapshots).isoformat() if snapshots else None}
+    rows, flips = decided, 0
+    published = delta.read(
+        spark.spark_session, lakehouse.table_of(PHONE_CONSENT_KEY.path), schema.GOLD_DECISION
+    )
+    if plan.mode == INCREMENTAL:
+        if not plan.snapshots_changed:
+            new = _new_evidence(plan, enrollment, snapshot, change)
+            rows = decided.join(new.select(*schema.PAIR_KEY), list(schema.PAIR_KEY), "semi")
+        rows = gold.changed(rows, published)
+    if plan.writes:
+        flips = gold.flipped(published, rows).filter(F.col("after").isNotNull()).count()
+    through = max(plan.snapshots).isoformat() if plan.snapshots else None
     context.log.info(f"decisions by reason: {by_reason}")
     yield dg.Output(
-        Upsert(decided, schema.GOLD_DECISION, commit_note=json.dumps(note)),
+        TableRefresh(
+            rows,
+            plan,
+            schema.PAIR_KEY,
+            schema.GOLD_DECISION,
+            change_column="content_hash",
+            note={"snapshots_through": through},
+        ),
+        # One number per reason, so that the UI's Plots tab charts each run over run.
         metadata={
+            **{
+                f"pairs_{r.lower()}": by_reason.get(r, 0)
+                for r in schema.DECISION_REASONS
+                if r != schema.NOT_FOUND  # Gold holds found pairs only
+            },
+            "pairs_flipped": flips,
             "decisions_by_reason": dg.MetadataValue.json(by_reason),
             "pairs": sum(by_reason.values()),
-            "snapshots_through": note["snapshots_through"] or "",
+            "snapshots_through": through or "",
         },
     )
 
 
-ASSETS = [bronze_ingest, pair_state, phone_consent]
+ASSETS = [bronze_ingest, pair_evidence, pair_state, phone_consent]

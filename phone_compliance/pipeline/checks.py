@@ -9,7 +9,6 @@ from pyspark.sql import functions as F
 
 from phone_compliance import schema
 from phone_compliance.ingest import ledger as file_ledger
-from phone_compliance.ingest.batch import rows_per_file_of
 from phone_compliance.lakehouse import delta
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import (
@@ -42,20 +41,30 @@ def _histories(spark: SparkResource, lakehouse: Lakehouse) -> dict[str, file_led
     return file_ledger.histories(_table(spark, lakehouse, LEDGER_KEY))
 
 
+def _ingested_by(histories: dict[str, file_ledger.FileHistory], run_id: str) -> list[str]:
+    """The names whose latest delivery the run `run_id` recorded: the rows Bronze's checks judge
+    (the tables changed only there, so a run's checks cost what its files cost)."""
+    return sorted(name for name, h in histories.items() if h.latest["run_id"] == run_id)
+
+
 @dg.asset_check(asset=LEDGER_KEY, blocking=True)
-def r1_2_rows_conserved_per_file(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
-    """R1.2: for every file name, the version in force (R1.3) read as many rows as the tables
-    hold for it: Bronze's rows as Delta records them for its data files, and its rejected rows
-    (line > 0; a whole-file reject holds none)."""
-    session = spark.spark_session
-    in_force = {name: h.in_force for name, h in _histories(spark, lakehouse).items()}
+def r1_2_rows_conserved_per_file(
+    context: dg.AssetCheckExecutionContext, spark: SparkResource, lakehouse: Lakehouse
+) -> dg.AssetCheckResult:
+    """R1.2: for every file name this run ingested, the version in force (R1.3) read as many
+    rows as the tables hold for it: Bronze's rows, and its rejected rows (line > 0; a whole-file
+    reject holds none)."""
+    histories = _histories(spark, lakehouse)
+    names = _ingested_by(histories, context.run.run_id)
+    in_force = {name: histories[name].in_force for name in names}
     stored: Counter[str] = Counter()
-    keys = (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY)
-    for counts in rows_per_file_of(session, lakehouse, [lakehouse.table_of(k.path) for k in keys]):
-        stored.update(counts)
+    of_run = F.col("source_file").isin(*names)
+    for key in (ENROLLMENT_KEY, SNAPSHOT_KEY, CHANGE_KEY):
+        rows = _table(spark, lakehouse, key).filter(of_run).groupBy("source_file").count()
+        stored.update({r["source_file"]: r["count"] for r in rows.collect()})
     rejected = (
         _table(spark, lakehouse, REJECTS_KEY)
-        .filter(F.col("line_number") > 0)
+        .filter(of_run & (F.col("line_number") > 0))
         .groupBy("source_file")
         .count()
         .collect()
@@ -174,9 +183,13 @@ def r1_reject_rate(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckR
 
 def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=key, name="r1_1_unknown_domain_values")
-    def check(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
-        """R1.1: unknown type/status/technology/source values are kept; this counts them."""
-        rows = _table(spark, lakehouse, key)
+    def check(
+        context: dg.AssetCheckExecutionContext, spark: SparkResource, lakehouse: Lakehouse
+    ) -> dg.AssetCheckResult:
+        """R1.1: unknown type/status/technology/source values are kept; this counts them in the
+        files this run ingested."""
+        names = _ingested_by(_histories(spark, lakehouse), context.run.run_id)
+        rows = _table(spark, lakehouse, key).filter(F.col("source_file").isin(*names))
         domains = {
             "phone_type": schema.PHONE_TYPES,
             "phone_status": schema.PHONE_STATUSES,
@@ -194,7 +207,10 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=not any(counts.values()),
             severity=WARN,
-            metadata={f"unknown_{k}": v for k, v in counts.items()},
+            metadata={
+                "files_checked": len(names),
+                **{f"unknown_{k}": v or 0 for k, v in counts.items()},
+            },
         )
 
     return check

@@ -3,7 +3,9 @@ one `Settings` value (`resources_for`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
@@ -15,11 +17,13 @@ from phone_compliance import schema
 from phone_compliance.ingest import parser
 from phone_compliance.lakehouse import delta
 from phone_compliance.lakehouse.locations import Locations
-from phone_compliance.lakehouse.spark import build_spark_session, spark_config
+from phone_compliance.lakehouse.spark import build_spark_session, session_conf, spark_config
 from phone_compliance.pipeline import remote
 from phone_compliance.settings import Settings
+from phone_compliance.transforms.plan import FULL, INCREMENTAL, Plan
 
 COMMIT_NOTE = "spark.databricks.delta.commitInfo.userMetadata"
+LEDGER_VERSION = "phone_compliance.ledger_version"
 
 
 class SparkResource(LazyPySparkResource):
@@ -39,13 +43,38 @@ class Guardrails(dg.ConfigurableResource):
     accept_decision_flips: bool = False
 
 
-@dataclass(frozen=True)
-class Upsert:
-    """Rows merged by pair, touching only rows whose content hash changed (Gold)."""
+class RefreshPolicy(dg.ConfigurableResource):
+    """How Silver and Gold catch up with Bronze: by what is new (default), or, with
+    `full_refresh`, rebuilt from all of Bronze on purpose."""
 
-    rows: DataFrame
+    full_refresh: bool = False
+
+
+@dataclass(frozen=True)
+class TableRefresh:
+    """A Silver or Gold table brought up to `plan.ledger_version` (transforms/plan.py): `rows`
+    replace it (full) or are merged into it by `keys` (incremental); unchanged, nothing is
+    written. With `change_column` (Gold), only rows whose value of it differs are written and
+    the table keeps a Change Data Feed."""
+
+    rows: DataFrame | None
+    plan: Plan
+    keys: Sequence[str]
     table_schema: schema.Schema
-    commit_note: str = ""
+    change_column: str | None = None
+    note: Mapping[str, Any] = field(default_factory=dict)  # more for the commit's note
+
+    def metadata(self) -> dict[str, Any]:
+        """What Dagster shows: how the table caught up, why, and from which files."""
+        plan = self.plan
+        files = list(plan.files) if plan.mode == INCREMENTAL else []
+        return {
+            "refresh": plan.mode,
+            "refresh_reason": plan.reason,
+            "ledger_version": plan.ledger_version if plan.ledger_version is not None else -1,
+            "files_applied": len(plan.files),
+            "files": dg.MetadataValue.json(files),
+        }
 
 
 def table_metadata(spark: SparkSession, uri: str) -> dict[str, Any]:
@@ -58,9 +87,17 @@ def table_metadata(spark: SparkSession, uri: str) -> dict[str, Any]:
     }
 
 
+def _rows_written(metadata: dict[str, Any]) -> int:
+    """Rows a write inserted, updated or replaced, from Delta's metrics of it."""
+    merged = ("delta_numTargetRowsInserted", "delta_numTargetRowsUpdated")
+    if any(k in metadata for k in merged):
+        return sum(metadata.get(k, 0) for k in (*merged, "delta_numTargetRowsDeleted"))
+    return metadata.get("delta_numOutputRows", 0)
+
+
 class DeltaIOManager(dg.IOManager):
     """Persists an asset as the Delta table at `<warehouse>/<key path>`, local or s3a://: a
-    DataFrame replaces the table, an `Upsert` is merged by pair."""
+    DataFrame replaces the table, a `TableRefresh` brings it up to date."""
 
     def __init__(self, lakehouse: Locations, spark: SparkResource) -> None:
         self.lakehouse = lakehouse
@@ -68,20 +105,37 @@ class DeltaIOManager(dg.IOManager):
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         uri = self.lakehouse.table_of(context.asset_key.path)
-        session = self.spark.spark_session
-        if isinstance(obj, Upsert):
-            session.conf.set(COMMIT_NOTE, obj.commit_note)
-            try:
-                delta.merge_changed(
-                    obj.rows, uri, schema.PAIR_KEY, "content_hash", obj.table_schema
-                )
-            finally:
-                session.conf.unset(COMMIT_NOTE)
+        if isinstance(obj, TableRefresh):
+            context.add_output_metadata(obj.metadata())
+            if obj.rows is None:
+                return  # unchanged: no commit
+            session = self.spark.spark_session
+            before = delta.version(session, uri)
+            with session_conf(session, {COMMIT_NOTE: json.dumps(obj.plan.note(**obj.note))}):
+                self._refresh(obj, uri)
+                written = delta.version(session, uri) != before
+                if not written:  # no row changed: still record what the table now reflects
+                    delta.record(session, uri, {LEDGER_VERSION: str(obj.plan.ledger_version)})
+            metadata = table_metadata(session, uri)
+            metadata["pairs_written"] = _rows_written(metadata) if written else 0
+            context.add_output_metadata(metadata)
         elif isinstance(obj, DataFrame):
             delta.overwrite(obj, uri)
+            context.add_output_metadata(table_metadata(self.spark.spark_session, uri))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
-        context.add_output_metadata(table_metadata(session, uri))
+
+    @staticmethod
+    def _refresh(obj: TableRefresh, uri: str) -> None:
+        full = obj.plan.mode == FULL
+        if obj.change_column is not None:
+            delta.merge_changed(
+                obj.rows, uri, obj.keys, obj.change_column, obj.table_schema, complete=full
+            )
+        elif full:
+            delta.overwrite(obj.rows, uri)
+        else:
+            delta.upsert(obj.rows, uri, obj.keys)
 
     def load_input(self, context: dg.InputContext) -> DataFrame:
         path = "/".join(context.asset_key.path)
@@ -109,6 +163,7 @@ def _shared(settings: Settings) -> dict[str, Any]:
         "lakehouse": lakehouse,
         "spark": SparkResource(spark_config=config),
         "guardrails": Guardrails(),
+        "refresh": RefreshPolicy(),
         "io_manager": delta_io_manager,
     }
 

@@ -29,6 +29,12 @@ def decisions(silver: DataFrame) -> DataFrame:
     )
 
 
+def changed(proposed: DataFrame, published: DataFrame) -> DataFrame:
+    """The proposed decisions not published as they are (new pairs, or other content)."""
+    same = [*schema.PAIR_KEY, "content_hash"]
+    return proposed.join(published.select(*same), same, "anti")
+
+
 def flipped(current: DataFrame, proposed: DataFrame) -> DataFrame:
     """Pairs already published whose `can_send_sms` the proposed table would change (R13).
 

@@ -23,12 +23,9 @@ def snapshot_files(ledger: DataFrame) -> dict[date, list[str]]:
     re-delivery leaves its last readable version in the snapshot, and a date whose versions in
     force are all rejected is no snapshot."""
     snapshots = ledger.filter(F.col("family") == schema.SNAPSHOT.name)
-    parts: dict[date, list[str]] = {}
-    for name, history in file_ledger.histories(snapshots).items():
-        version = history.in_force
-        if version["status"] == schema.LEDGER_INGESTED:
-            parts.setdefault(version["file_date"], []).append(name)
-    return {d: sorted(files) for d, files in parts.items()}
+    return file_ledger.snapshot_parts(
+        file_ledger.evidence_in_force(file_ledger.histories(snapshots))
+    )
 
 
 def snapshots_to_judge(dates: list[date], published_through: str | None) -> list[date]:

@@ -199,11 +199,17 @@ def _pair_as_text() -> dict[str, Column]:
     }
 
 
-def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFrame:
-    """One row per pair (R4) with deletion (R5–R7), attributes (R8), consent (R9) and lineage (R12).
+PAIR = ["account_key", "phone_key"]
 
-    `snapshots` maps each snapshot date (a date with at least one readable NON-FIN-BDL file, R6) to
-    its file names.
+
+def pair_evidence(ev: DataFrame) -> DataFrame:
+    """Per pair (R4), the evidence R5–R9 decide from, as a state that merges with another
+    (`merge_states`) exactly as if both batches of evidence had been read at once (R12).
+
+    Each part is a max or a min: the best presence, latest row and consent observation, each a
+    struct led by its order key (so the max of two states is the state of their union); the
+    latest snapshot the pair is in; and its soft deletions on or after its presence date (P only
+    grows as evidence is added, so a deletion before it never counts again).
 
     Two passes over the evidence, both aggregations. Phase one keeps, per pair, the best
     (date, rank) of its present, latest and consent evidence as ints: fixed-width buffers, so a
@@ -217,8 +223,7 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
     observed = F.col("consent_flag").isin("Y", "N")
     is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
     ev = ev.withColumns(_pair_as_longs())
-    pair = ["account_key", "phone_key"]
-    best = ev.groupBy(*pair).agg(
+    best = ev.groupBy(*PAIR).agg(
         F.max(F.when(present, _day_rank(F.col("evidence_date")))).alias("p_key"),
         F.max(F.when(present & is_snapshot, F.col("evidence_date"))).alias("last_in_snapshot"),
         F.max(_day_rank(F.col("evidence_date"))).alias("latest_key"),
@@ -236,15 +241,15 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
     # keyed by a 64-bit hash of the pair (a map keyed by one long probes several times faster than
     # one keyed by two). The pair itself is then compared by <= both ways, which Spark keeps out of
     # the hash key: a hash collision can only add a row that this comparison drops.
-    pair_hash = F.xxhash64(*pair)
+    pair_hash = F.xxhash64(*PAIR)
     by_hash = best.select(
         pair_hash.alias("_best_hash"),
-        *[F.col(c).alias(f"_best_{c}") for c in pair],
-        *[c for c in best.columns if c not in pair],
+        *[F.col(c).alias(f"_best_{c}") for c in PAIR],
+        *[c for c in best.columns if c not in PAIR],
     )
     same_pair = [F.col("_hash") == F.col("_best_hash")] + [
         cond
-        for c in pair
+        for c in PAIR
         for cond in (F.col(c) <= F.col(f"_best_{c}"), F.col(c) >= F.col(f"_best_{c}"))
     ]
     candidates = (
@@ -255,20 +260,67 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         .withColumn("row_text", _row_text())
     )
 
-    def kept(flag: str, *fields: str) -> Column:
-        return F.when(F.col(flag), F.struct(*fields))
+    def kept(flag: str, key: str, *fields: str) -> Column:
+        return F.when(F.col(flag), F.struct(F.col(key).alias("key"), *fields))
 
-    per_pair = candidates.groupBy(*pair, "p_key", "last_in_snapshot", "consent_key").agg(
-        F.max(kept("is_presence", "file_ts", "source_file")).alias("presence"),
-        F.max(kept("is_latest", "file_ts", "row_text", *_ATTRIBUTES, "source_file")).alias(
-            "latest"
-        ),
-        F.max(kept("is_consent", "file_ts", "row_text", "consent_flag", "source_file")).alias(
-            "consent"
-        ),
-        F.min(kept("is_soft_after_p", "evidence_date", "source_file")).alias("soft_delete"),
+    return candidates.groupBy(*PAIR, "last_in_snapshot").agg(
+        F.max(kept("is_presence", "p_key", "file_ts", "source_file")).alias("presence"),
+        F.max(
+            kept("is_latest", "latest_key", "file_ts", "row_text", *_ATTRIBUTES, "source_file")
+        ).alias("latest"),
+        F.max(
+            kept("is_consent", "consent_key", "file_ts", "row_text", "consent_flag", "source_file")
+        ).alias("consent"),
+        F.array_sort(
+            F.collect_set(
+                F.when(F.col("is_soft_after_p"), F.struct("evidence_date", "source_file"))
+            )
+        ).alias("soft_deletes"),
     )
 
+
+def _p_of(presence: Column) -> Column:
+    return _date_of(presence["key"], _RANKS)
+
+
+def merge_states(old: DataFrame, new: DataFrame) -> DataFrame:
+    """Two `pair_evidence` states as one: the state of both batches' evidence together (R12).
+
+    Pairs in either side; each part is the greater (or, for soft deletions, the union, less
+    those now before P).
+    """
+    o, n = old.alias("o"), new.alias("n")
+    joined = o.join(n, on=PAIR, how="full_outer")
+
+    def greater(c: str) -> Column:
+        return F.greatest(F.col(f"o.{c}"), F.col(f"n.{c}")).alias(c)
+
+    presence = F.greatest(F.col("o.presence"), F.col("n.presence"))
+    p = _p_of(presence)
+    union = F.array_union(
+        F.coalesce(F.col("o.soft_deletes"), F.col("n.soft_deletes")),
+        F.coalesce(F.col("n.soft_deletes"), F.col("o.soft_deletes")),
+    )
+    return joined.select(
+        *PAIR,
+        greater("last_in_snapshot"),
+        presence.alias("presence"),
+        greater("latest"),
+        greater("consent"),
+        F.array_sort(F.filter(union, lambda d: p.isNull() | (d["evidence_date"] >= p))).alias(
+            "soft_deletes"
+        ),
+    )
+
+
+def finalize(state: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFrame:
+    """One row per pair (R4) with deletion (R5–R7), attributes (R8), consent (R9) and lineage (R12),
+    from its `pair_evidence` state and the snapshots (R6: absences depend on every snapshot date).
+
+    `snapshots` maps each snapshot date (a date with at least one readable NON-FIN-BDL file, R6) to
+    its file names.
+    """
+    p = _p_of(F.col("presence"))
     snapshot_dates, snapshot_files = _snapshot_literals(snapshots)
     # R6: the pair is absent from every snapshot after P, and from the one on P unless it is in it.
     in_snapshot_on_p = F.col("last_in_snapshot") == p
@@ -276,22 +328,13 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
     def absent(d: Column) -> Column:
         return (d > p) | ((d == p) & ~F.coalesce(in_snapshot_on_p, F.lit(False)))
 
-    state = per_pair.select(
-        *pair,
-        "latest",
-        "consent",
-        "presence",
-        "soft_delete",
-        p.alias("p"),
-        _date_of(F.col("consent_key"), 2 * _RANKS * _DAYS).alias("consent_date"),
-        F.array_min(F.filter(snapshot_dates, absent)).alias("absent_since"),
-    )
-    soft_date = F.col("soft_delete.evidence_date")
-    hard_date = F.col("absent_since")
+    soft_delete = F.array_min("soft_deletes")
+    soft_date = soft_delete["evidence_date"]
+    hard_date = F.array_min(F.filter(snapshot_dates, absent))
     is_deleted = soft_date.isNotNull() | hard_date.isNotNull()
     # R7: the earliest deletion evidence on or after P; a soft delete wins a same-day tie.
     soft_first = soft_date.isNotNull() & (hard_date.isNull() | (soft_date <= hard_date))
-    deletion_file = F.when(soft_first, F.col("soft_delete.source_file")).when(
+    deletion_file = F.when(soft_first, soft_delete["source_file"]).when(
         hard_date.isNotNull(), F.element_at(snapshot_files, hard_date)
     )
     consent_flag = F.col("consent.consent_flag")
@@ -299,7 +342,7 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         *[text.alias(name) for name, text in _pair_as_text().items()],
         *[F.col(f"latest.{c}").alias(c) for c in _ATTRIBUTES],
         F.col("latest.source_file").alias("attributes_file"),
-        F.col("p").alias("latest_present_date"),
+        p.alias("latest_present_date"),
         F.col("presence.source_file").alias("presence_file"),
         is_deleted.alias("is_deleted"),
         F.when(soft_first, F.lit(schema.SOFT_DELETE))
@@ -308,6 +351,16 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
         F.when(soft_first, soft_date).otherwise(hard_date).alias("deleted_at"),
         deletion_file.alias("deletion_file"),
         F.when(consent_flag == "Y", True).when(consent_flag == "N", False).alias("has_sms_consent"),
-        F.col("consent_date").alias("sms_consent_updated_at"),
+        _date_of(F.col("consent.key"), 2 * _RANKS * _DAYS).alias("sms_consent_updated_at"),
         F.col("consent.source_file").alias("consent_file"),
     )
+
+
+def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFrame:
+    """`finalize` of the state of all of `ev`: Silver rebuilt from the whole history."""
+    return finalize(pair_evidence(ev), snapshots)
+
+
+def of_pairs(state: DataFrame, ev: DataFrame) -> DataFrame:
+    """The rows of `state` of the pairs `ev` (evidence) concerns."""
+    return state.join(ev.select(*_pair_as_longs().values()).toDF(*PAIR), PAIR, "semi")

@@ -28,7 +28,12 @@ from phone_compliance_tests.harness import run_pipeline, table
 
 A, B, C = "1234567890123456", "6543210987654321", "1111222233334444"
 PHONE = "2125550123"
-WAREHOUSE_STEPS = {"bronze_ingest", "silver__pair_state", "gold__phone_consent"}
+WAREHOUSE_STEPS = {
+    "bronze_ingest",
+    "silver__pair_evidence",
+    "silver__pair_state",
+    "gold__phone_consent",
+}
 
 
 def _seed(landing: Path) -> None:
@@ -100,7 +105,9 @@ def test_two_runs_at_once_write_the_warehouse_one_at_a_time_and_publish_one_gold
         assert all(r.tags.get("phone_compliance/warehouse") for r in instance.get_runs())
         spans = sorted(s for run_id in run_ids for s in _warehouse_steps(instance, run_id))
     spans.sort(key=lambda s: s[1])
-    assert len(spans) == 2 * len(WAREHOUSE_STEPS)
+    # The first run wrote every table; the other, waiting on the pool, found the files ingested
+    # and skipped what was already done (R12): at least its Bronze step ran.
+    assert len(WAREHOUSE_STEPS) + 1 <= len(spans) <= 2 * len(WAREHOUSE_STEPS)
     for (_, _, end), (_, start, _) in zip(spans, spans[1:], strict=False):
         assert end <= start
 

@@ -289,13 +289,25 @@ def test_definitions_load_and_the_graph_is_as_reviewed():
         "bronze/supplfwd_change": [],
         "bronze/rejects": [],
         "bronze/file_ledger": [],
-        "silver/pair_state": [
+        "silver/pair_evidence": [
             "bronze/enrollment",
             "bronze/file_ledger",
             "bronze/nonfin_snapshot",
             "bronze/supplfwd_change",
         ],
-        "gold/phone_consent": ["bronze/file_ledger", "silver/pair_state"],
+        # The Bronze tables again: an increment reads the rows of the new files.
+        "silver/pair_state": [
+            "bronze/enrollment",
+            "bronze/nonfin_snapshot",
+            "bronze/supplfwd_change",
+            "silver/pair_evidence",
+        ],
+        "gold/phone_consent": [
+            "bronze/enrollment",
+            "bronze/nonfin_snapshot",
+            "bronze/supplfwd_change",
+            "silver/pair_state",
+        ],
         "serving/decision_index": ["gold/phone_consent"],
     }
     assert isinstance(defs.get_job_def("refresh_decisions"), dg.JobDefinition)

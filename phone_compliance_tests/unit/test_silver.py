@@ -432,32 +432,35 @@ def test_r12_every_silver_row_names_the_files_that_decided_it(spark):
     assert got[(B, PHONE)]["presence_file"] == left_out[1]["source_file"]
 
 
+_R12_ROWS = {
+    "enrollments": [
+        enrollment(C, PHONE, "2020-02-01", phone_source="CONSUMER"),
+        enrollment(D, PHONE, "2020-02-15"),
+    ],
+    "snapshots": [
+        snapshot(acct, phone, day, consent=flag, cnsmr_phn_id=str(i))
+        for i, (acct, phone, day, flag) in enumerate(
+            [
+                (A, PHONE, "2020-02-01", "Y"),
+                (A, PHONE, "2020-02-01", "N"),
+                (B, PHONE, "2020-02-01", ""),
+                (C, PHONE, "2020-02-01", "Y"),
+                (A, PHONE, "2020-03-01", ""),
+                (B, OTHER_PHONE, "2020-03-01", "N"),
+            ]
+        )
+    ],
+    "changes": [
+        change(B, PHONE, "2020-02-20", deleted="Y", cnsmr_phn_hst_id="1"),
+        change(B, PHONE, "2020-02-20", phone_source="OTHER", cnsmr_phn_hst_id="2"),
+        change(A, PHONE, "2020-03-01", consent="Y", phone_type="HOME", cnsmr_phn_hst_id="3"),
+        change(A, PHONE, "2020-03-01", consent="N", phone_type="WORK", cnsmr_phn_hst_id="4"),
+    ],
+}
+
+
 def test_r12_row_order_and_partitioning_do_not_change_silver(spark):
-    rows = {
-        "enrollments": [
-            enrollment(C, PHONE, "2020-02-01", phone_source="CONSUMER"),
-            enrollment(D, PHONE, "2020-02-15"),
-        ],
-        "snapshots": [
-            snapshot(acct, phone, day, consent=flag, cnsmr_phn_id=str(i))
-            for i, (acct, phone, day, flag) in enumerate(
-                [
-                    (A, PHONE, "2020-02-01", "Y"),
-                    (A, PHONE, "2020-02-01", "N"),
-                    (B, PHONE, "2020-02-01", ""),
-                    (C, PHONE, "2020-02-01", "Y"),
-                    (A, PHONE, "2020-03-01", ""),
-                    (B, OTHER_PHONE, "2020-03-01", "N"),
-                ]
-            )
-        ],
-        "changes": [
-            change(B, PHONE, "2020-02-20", deleted="Y", cnsmr_phn_hst_id="1"),
-            change(B, PHONE, "2020-02-20", phone_source="OTHER", cnsmr_phn_hst_id="2"),
-            change(A, PHONE, "2020-03-01", consent="Y", phone_type="HOME", cnsmr_phn_hst_id="3"),
-            change(A, PHONE, "2020-03-01", consent="N", phone_type="WORK", cnsmr_phn_hst_id="4"),
-        ],
-    }
+    rows = _R12_ROWS
     shuffled = {family: random.Random(7).sample(list(r), len(r)) for family, r in rows.items()}
 
     ev = silver.evidence(
@@ -479,3 +482,39 @@ def test_r12_row_order_and_partitioning_do_not_change_silver(spark):
         assert (row["presence_file"] is None) == (row["latest_present_date"] is None)
         assert (row["deletion_file"] is None) == (not row["is_deleted"])
         assert (row["consent_file"] is None) == (row["has_sms_consent"] is None)
+
+
+# Soft deletions on both sides of a later presence: merging must drop the one before P.
+_SPLIT_ROWS = {
+    **_R12_ROWS,
+    "changes": [
+        *_R12_ROWS["changes"],
+        change(D, PHONE, "2020-02-20", deleted="Y", cnsmr_phn_hst_id="5"),
+        change(D, PHONE, "2020-03-20", deleted="Y", cnsmr_phn_hst_id="6"),
+        change(D, PHONE, "2020-03-01", cnsmr_phn_hst_id="7"),
+        change(C, OTHER_PHONE, "2020-01-10", deleted="Y", cnsmr_phn_hst_id="8"),
+    ],
+}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_r12_evidence_split_into_batches_in_any_order_merges_to_the_silver_of_all(spark, seed):
+    """The incremental path's core: the states of any batches, merged in any order, finalize to
+    what one pass over all the evidence gives."""
+    rng = random.Random(seed)
+    families = {
+        "enrollments": schema.ENROLLMENT,
+        "snapshots": schema.SNAPSHOT,
+        "changes": schema.CHANGE,
+    }
+    batches: list[dict[str, list]] = [{name: [] for name in families} for _ in range(3)]
+    for name, rows in _SPLIT_ROWS.items():
+        for row in rows:
+            batches[rng.randrange(3)][name].append(row)
+    state = None
+    for batch in rng.sample(batches, 3):
+        ev = silver.evidence(*[bronze(spark, f, batch[name]) for name, f in families.items()])
+        new = silver.pair_evidence(ev)
+        state = new if state is None else silver.merge_states(state, new)
+    merged = silver.finalize(state, snapshot_parts(_SPLIT_ROWS["snapshots"])).collect()
+    assert Counter(merged) == Counter(reconcile(spark, **_SPLIT_ROWS).collect())
