@@ -150,7 +150,8 @@ def _cli_run(landing: Path, warehouse: str, home: str) -> tuple[float, dict[str,
     """`phone-compliance run` in a fresh process: wall seconds, seconds per step, its output."""
     env = {**os.environ, "DAGSTER_HOME": home}
     env.setdefault("PHONE_COMPLIANCE_SSN_HASH_KEY", "benchmark-key")
-    command = ["phone-compliance", "run", "--landing", str(landing), "--warehouse", warehouse]
+    command = [sys.executable, "-m", "phone_compliance.cli", "run"]
+    command += ["--landing", str(landing), "--warehouse", warehouse]
     started = time.monotonic()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started

@@ -1,5 +1,5 @@
 """`phone-compliance`: the command line (check, serve, index, run, ui)."""
 
-from phone_compliance.cli.main import main
+from phone_compliance.cli.main import entry, main
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -231,5 +232,12 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def entry() -> None:
+    """The console script: exit with `main`'s status, not tearing the interpreter down. Native
+    thread pools (Arrow's) may abort the process while it tears down after the work is done and
+    reported (apache/arrow#34314), turning a run's 0 into -6."""
+    status = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

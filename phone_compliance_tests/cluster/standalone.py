@@ -11,67 +11,25 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
 
+from phone_compliance_tests.processes import (
+    LOOPBACK,
+    free_port,
+    start_group,
+    stop_group,
+    wait_until,
+)
+
 SPARK_HOME = Path(pyspark.__file__).parent
-LOOPBACK = "127.0.0.1"
 WORKERS = 2
 STARTUP_TIMEOUT = 300  # seconds; JVMs start slowly on a busy 2-core machine
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 free right now."""
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
-
-
-def start_group(args: Sequence[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
-    """Start `args` as the leader of a new process group, its output to `log`."""
-    with open(log, "ab") as sink:
-        return subprocess.Popen(
-            list(args),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _group_gone(process: subprocess.Popen, within: float) -> bool:
-    """True once no process of `process`'s group is left (its leader reaped), within seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        process.poll()  # reap the leader: a zombie still counts as a member
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-
-
-def stop_group(process: subprocess.Popen, grace: float = 30) -> None:
-    """Stop a process group: SIGTERM (a worker then stops its executors), SIGKILL if needed."""
-    for sig, within in ((signal.SIGTERM, grace), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        if _group_gone(process, within):
-            return
-    raise RuntimeError(f"process group {process.pid} survived SIGKILL")
 
 
 @dataclass(frozen=True)
@@ -86,21 +44,6 @@ class Cluster:
         """The master's status page as JSON (workers, applications)."""
         with urllib.request.urlopen(f"{self.web_url}/json/", timeout=10) as answer:
             return json.load(answer)
-
-
-def _wait_for(what: str, ready, processes: Sequence[subprocess.Popen], logs: Sequence[Path]):
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        for process, log in zip(processes, logs, strict=True):
-            if process.poll() is not None:
-                raise RuntimeError(f"{what}: {log.name} exited:\n{log.read_text()[-3000:]}")
-        try:
-            if ready():
-                return
-        except OSError:
-            pass  # the master's web UI is not up yet
-        time.sleep(1)
-    raise TimeoutError(f"{what} within {STARTUP_TIMEOUT} s; see {', '.join(map(str, logs))}")
 
 
 @contextlib.contextmanager
@@ -132,7 +75,13 @@ def running_cluster(
             *("--host", LOOPBACK, "--port", str(port), "--webui-port", str(web_port)),
         ]
         processes.append(start_group(master, env, logs[-1]))
-        _wait_for("the master", lambda: cluster.status()["status"] == "ALIVE", processes, logs)
+        wait_until(
+            "the master",
+            lambda: cluster.status()["status"] == "ALIVE",
+            processes,
+            logs,
+            STARTUP_TIMEOUT,
+        )
         for work_dir in cluster.work_dirs:
             work_dir.mkdir()
             local_dir = work_dir.with_name(f"{work_dir.name}-local")  # executors' scratch
@@ -148,11 +97,12 @@ def running_cluster(
             processes.append(
                 start_group(worker, {**env, "SPARK_LOCAL_DIRS": str(local_dir)}, logs[-1])
             )
-        _wait_for(
+        wait_until(
             f"{workers} workers registered",
             lambda: cluster.status()["aliveworkers"] == workers,
             processes,
             logs,
+            STARTUP_TIMEOUT,
         )
         yield cluster
     finally:

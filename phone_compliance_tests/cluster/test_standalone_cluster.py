@@ -15,8 +15,8 @@ from phone_compliance import schema
 from phone_compliance.lakehouse.spark import executors_fetch_jars
 from phone_compliance.settings import Settings
 from phone_compliance_tests import files as f
-from phone_compliance_tests.cluster.standalone import LOOPBACK, start_group, stop_group
 from phone_compliance_tests.harness import table
+from phone_compliance_tests.processes import LOOPBACK, start_group, stop_group
 
 A, B, C = "1234567890123456", "6543210987654321", "1111222233334444"
 PHONE = "2125550123"

@@ -4,7 +4,6 @@ workspace and ask its GraphQL API (dagster-graphql's client) for the assets and 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from dagster_graphql import DagsterGraphQLClient
+
+from phone_compliance_tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,15 +26,9 @@ query {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     home = tmp_path_factory.mktemp("dagster_home")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     proc = subprocess.Popen(

@@ -8,10 +8,11 @@ variables, and the JVM's system properties because the session's JVM may predate
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import subprocess
+import sys
+import urllib.request
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,22 +21,37 @@ import pytest
 
 from phone_compliance.settings import PROJECT_ROOT, Settings
 from phone_compliance_tests.conftest import lake_settings
+from phone_compliance_tests.processes import (
+    LOOPBACK,
+    free_port,
+    start_group,
+    stop_group,
+    wait_until,
+)
 
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> str:
-    """One moto server for the session, on a free port of 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
+def moto_endpoint(tmp_path_factory) -> str:
+    """One moto server for the session, its own process on a free port of 127.0.0.1."""
+    port = free_port()
+    endpoint = f"http://{LOOPBACK}:{port}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = start_group(
+        [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)], os.environ, log
+    )
+    try:
+        wait_until("moto", lambda: _answers(endpoint), [server], [log], timeout=60)
+        yield endpoint
+    finally:
+        stop_group(server, grace=5)
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+
+def _answers(endpoint: str) -> bool:
+    with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
+        return True
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from phone_compliance.schema import ALLOWED, CONSENT_WITHDRAWN, DELETED, NOT_FOU
 from phone_compliance.service import build_index
 from phone_compliance.service.http import MAX_BATCH, ApiKeys, create_app
 from phone_compliance.service.http.errors import validation_errors
+from phone_compliance_tests.processes import free_port
 from phone_compliance_tests.service.conftest import (
     ACCT,
     API_KEY,
@@ -322,12 +322,6 @@ def test_openapi_fuzzing_finds_no_server_error(index_dir: Path, mode: str) -> No
 # --- index swap under concurrent requests ---------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_index_swap_under_concurrent_requests_loses_none(tmp_path: Path) -> None:
     target = tmp_path / "idx"
     phone = "+12125550100"
@@ -343,7 +337,7 @@ def test_index_swap_under_concurrent_requests_loses_none(tmp_path: Path) -> None
 
     publish(0)
     app = create_app(target, api_keys=[API_KEY], poll_interval=0.05)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from phone_compliance.service import build_index
 from phone_compliance.service.http import MAX_BATCH, MAX_BODY_BYTES, ApiKeys
 from phone_compliance.service.http.guard import RequestGuard
+from phone_compliance_tests.processes import free_port
 from phone_compliance_tests.service.conftest import ACCT, API_KEY, CASES, GOLD_VERSION, write_gold
 
 AUTH = {"X-API-Key": API_KEY}
@@ -145,12 +145,6 @@ def test_the_body_limit_holds_a_full_batch_with_room_to_spare() -> None:
 # --- the real server ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -165,7 +159,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
     gold = write_gold(base / "gold", [row for row, _ in CASES.values()])
     index_dir = base / "index"
     build_index(gold, index_dir, GOLD_VERSION)
-    port = _free_port()
+    port = free_port()
     code = (
         "import sys\n"
         "from phone_compliance.service.http import serve\n"
