@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
@@ -84,27 +83,6 @@ def read(spark: SparkSession, uri: str, table_schema: schema.Schema | None = Non
     if table_schema is None:
         raise FileNotFoundError(f"no Delta table at {uri}")
     return spark.createDataFrame([], StructType.fromDDL(schema.ddl(table_schema)))
-
-
-def version(spark: SparkSession, uri: str) -> int | None:
-    """The table's current version, None when it does not exist."""
-    if not exists(spark, uri):
-        return None
-    return DeltaTable.forPath(spark, uri).history(1).collect()[0]["version"]
-
-
-def last_operation_metrics(spark: SparkSession, uri: str) -> dict[str, Any]:
-    """Delta's operation metrics (rows inserted, updated, …) of the latest commit."""
-    row = DeltaTable.forPath(spark, uri).history(1).collect()[0]
-    return {
-        "version": row["version"],
-        **{k: int(v) for k, v in (row["operationMetrics"] or {}).items() if v.isdigit()},
-    }
-
-
-def last_commit_note(spark: SparkSession, uri: str) -> str | None:
-    """The user metadata the latest commit was written with."""
-    return DeltaTable.forPath(spark, uri).history(1).collect()[0]["userMetadata"]
 
 
 def overwrite(df: DataFrame, uri: str) -> None:

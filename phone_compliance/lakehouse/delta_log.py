@@ -58,6 +58,20 @@ def version(locations: Locations, uri: str) -> int | None:
     return None if table is None else table.version()
 
 
+def last_operation(locations: Locations, uri: str) -> dict[str, int] | None:
+    """The latest commit's version and Delta's numeric operation metrics (rows inserted,
+    updated, …); None when the table does not exist."""
+    table = _table(locations, uri)
+    if table is None:
+        return None
+    commit = table.history(1)[0]
+    metrics = commit.get("operationMetrics") or {}
+    return {
+        "version": table.version(),
+        **{k: int(v) for k, v in metrics.items() if str(v).isdigit()},
+    }
+
+
 def last_commit_note(locations: Locations, uri: str, key: str, within: int = 50) -> dict[str, Any]:
     """The JSON note (user metadata) of the table's latest commit whose note has `key`, among its
     last `within` commits (others, e.g. an operator's OPTIMIZE, carry none); {} when none has."""

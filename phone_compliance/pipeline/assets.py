@@ -40,6 +40,8 @@ LEDGER_KEY = dg.AssetKey([BRONZE, "file_ledger"])
 PAIR_EVIDENCE_KEY = dg.AssetKey([SILVER, "pair_evidence"])
 PAIR_STATE_KEY = dg.AssetKey([SILVER, "pair_state"])
 PHONE_CONSENT_KEY = dg.AssetKey([GOLD, "phone_consent"])
+# The key of Gold's commit note naming the latest snapshot date it was published with (R13).
+SNAPSHOTS_THROUGH = "snapshots_through"
 
 _FAMILY_KEYS = {
     schema.ENROLLMENT.name: ENROLLMENT_KEY,
@@ -96,10 +98,9 @@ def bronze_ingest(
             context.log.info("no new file version; Silver and Gold are current: nothing to do")
             return
         context.log.info(f"nothing new, but behind the ledger: {', '.join(behind)}")
-    session = spark.spark_session
     for name, key in _BRONZE_KEYS.items():
         uri = lakehouse.table_of(key.path)
-        metadata: dict = table_metadata(session, uri) if delta.exists(session, uri) else {}
+        metadata: dict = table_metadata(lakehouse, uri)
         if name in _FAMILY_KEYS:
             metadata["files_ingested"] = done.files_per_family.get(name, 0)
         if key == LEDGER_KEY:
@@ -270,7 +271,7 @@ def phone_consent(
             schema.PAIR_KEY,
             schema.GOLD_DECISION,
             change_column="content_hash",
-            note={"snapshots_through": through},
+            note={SNAPSHOTS_THROUGH: through},
         ),
         # One number per reason, so that the UI's Plots tab charts each run over run.
         metadata={

@@ -1,6 +1,5 @@
 """Asset checks: data quality per layer; blocking where failing would publish wrong decisions."""
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -9,7 +8,7 @@ from pyspark.sql import functions as F
 
 from phone_compliance import schema
 from phone_compliance.ingest import ledger as file_ledger
-from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse import delta, delta_log
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import (
     CHANGE_KEY,
@@ -19,6 +18,7 @@ from phone_compliance.pipeline.assets import (
     PHONE_CONSENT_KEY,
     REJECTS_KEY,
     SNAPSHOT_KEY,
+    SNAPSHOTS_THROUGH,
 )
 from phone_compliance.pipeline.resources import Guardrails, SparkResource
 from phone_compliance.quality import validation
@@ -216,13 +216,10 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
     return check
 
 
-def _published_snapshot_through(spark: SparkResource, lakehouse: Lakehouse) -> str | None:
+def _published_snapshot_through(lakehouse: Lakehouse) -> str | None:
     """The latest snapshot date Gold was last published with (kept in its Delta commit)."""
     uri = lakehouse.table_of(PHONE_CONSENT_KEY.path)
-    if not delta.exists(spark.spark_session, uri):
-        return None
-    note = delta.last_commit_note(spark.spark_session, uri)
-    return json.loads(note).get("snapshots_through") if note else None
+    return delta_log.last_commit_note(lakehouse, uri, SNAPSHOTS_THROUGH).get(SNAPSHOTS_THROUGH)
 
 
 @dg.asset_check(asset=PAIR_STATE_KEY, blocking=True, additional_deps=[SNAPSHOT_KEY])
@@ -232,7 +229,7 @@ def r13_snapshot_not_shrunk(
     """R13: a new snapshot holding markedly fewer pairs than the one before blocks Gold."""
     snapshot = _table(spark, lakehouse, SNAPSHOT_KEY)
     dates = list(guards.snapshot_files(_table(spark, lakehouse, LEDGER_KEY)))
-    since = _published_snapshot_through(spark, lakehouse)
+    since = _published_snapshot_through(lakehouse)
     pairs = guards.snapshot_pair_counts(snapshot, guards.snapshots_to_judge(dates, since))
     shrunk = guards.shrunk_snapshots(pairs, since, guardrails.max_snapshot_shrink)
     accepted = bool(shrunk) and guardrails.accept_snapshot_shrink

@@ -11,11 +11,11 @@ from typing import Any
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from phone_compliance import schema
 from phone_compliance.ingest import parser
-from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse import delta, delta_log
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.lakehouse.spark import build_spark_session, session_conf, spark_config
 from phone_compliance.pipeline import remote
@@ -77,9 +77,12 @@ class TableRefresh:
         }
 
 
-def table_metadata(spark: SparkSession, uri: str) -> dict[str, Any]:
-    """What Dagster shows of a Delta table after a write: where, which version, Delta's metrics."""
-    metrics = delta.last_operation_metrics(spark, uri)
+def table_metadata(lakehouse: Locations, uri: str) -> dict[str, Any]:
+    """What Dagster shows of a Delta table after a write: where, which version, Delta's metrics
+    (read from its log with delta-rs: no Spark job); {} when the table does not exist."""
+    metrics = delta_log.last_operation(lakehouse, uri)
+    if metrics is None:
+        return {}
     return {
         "uri": dg.MetadataValue.path(uri),
         "delta_version": metrics.pop("version"),
@@ -110,18 +113,18 @@ class DeltaIOManager(dg.IOManager):
             if obj.rows is None:
                 return  # unchanged: no commit
             session = self.spark.spark_session
-            before = delta.version(session, uri)
+            before = delta_log.version(self.lakehouse, uri)
             with session_conf(session, {COMMIT_NOTE: json.dumps(obj.plan.note(**obj.note))}):
                 self._refresh(obj, uri)
-                written = delta.version(session, uri) != before
+                written = delta_log.version(self.lakehouse, uri) != before
                 if not written:  # no row changed: still record what the table now reflects
                     delta.record(session, uri, {LEDGER_VERSION: str(obj.plan.ledger_version)})
-            metadata = table_metadata(session, uri)
+            metadata = table_metadata(self.lakehouse, uri)
             metadata["pairs_written"] = _rows_written(metadata) if written else 0
             context.add_output_metadata(metadata)
         elif isinstance(obj, DataFrame):
             delta.overwrite(obj, uri)
-            context.add_output_metadata(table_metadata(self.spark.spark_session, uri))
+            context.add_output_metadata(table_metadata(self.lakehouse, uri))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store {type(obj)}")
 

@@ -6,10 +6,9 @@ from pathlib import Path
 import dagster as dg
 from pyspark.sql import DataFrame
 
-from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse import delta_log
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import PHONE_CONSENT_KEY
-from phone_compliance.pipeline.resources import SparkResource
 from phone_compliance.service.build import build_index
 from phone_compliance.service.verify import verify_index
 
@@ -29,11 +28,10 @@ AGREES_WITH_GOLD = "r12_index_agrees_with_gold"
 def decision_index(
     context: dg.AssetExecutionContext,
     phone_consent: DataFrame,
-    spark: SparkResource,
     lakehouse: dg.ResourceParam[Locations],
 ) -> dg.MaterializeResult:
     """Export Gold once to Parquet, build and publish the index, and verify it pair by pair."""
-    version = delta.version(spark.spark_session, lakehouse.table_of(PHONE_CONSENT_KEY.path))
+    version = delta_log.version(lakehouse, lakehouse.table_of(PHONE_CONSENT_KEY.path))
     with tempfile.TemporaryDirectory(prefix="gold-export-") as tmp:
         export = Path(tmp) / "gold"
         phone_consent.write.mode("overwrite").parquet(export.as_uri())
