@@ -2,7 +2,7 @@
 `--daily`, what a day of operation costs.
 
     uv run python benchmarks/pipeline.py --size-gb 1.0 [--data-dir data/bench-1gb] [--seed 7]
-    uv run python benchmarks/pipeline.py --size-gb 1.0 --daily [--repeats 2]
+    uv run python benchmarks/pipeline.py --size-gb 1.0 --daily [--repeats 2] [--warm]
     uv run python benchmarks/pipeline.py --size-gb 1.0 --standalone-cluster
 
 `--standalone-cluster` runs the graph on a Spark standalone cluster started on loopback for the
@@ -12,6 +12,9 @@ run (a master and two workers of one core each, from pyspark's own scripts) inst
 JVM), side by side, `--repeats` times: from empty on the history without its newest SUPPLFWD
 file and its newest snapshot; then that SUPPLFWD file arrives; then the snapshot; then a run with
 nothing new. It prints min/median of each and, for the daily file, where its seconds went.
+With `--warm` the same runs go one after the other in this one process: every run after the
+first finds the JVM started and its JIT warm, which is what a long-lived Spark driver the runs
+attach to (a Spark Connect server) would save.
 
 Generates the dataset when the folder is absent (datagen), builds Bronze → Silver → Gold (and the
 decision index when it is part of the graph) into a fresh temporary warehouse on an ephemeral
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gzip
 import json
 import os
@@ -100,6 +104,7 @@ class Sampler(threading.Thread):
         self.jvm_kb = 0
         self.times: list[float] = []
         self.cpu: list[float] = []
+        self.rss_kb: list[tuple[int, int]] = []  # (python, jvm) at each sample
         self.jvm_cpu = 0.0
         self._child_cpu: dict[int, float] = {}  # last seen, kept after a child exits
         self._done = threading.Event()
@@ -119,6 +124,7 @@ class Sampler(threading.Thread):
                     jvm += _rss_kb(child)
                     self.jvm_cpu = self._child_cpu[child]
             self.jvm_kb = max(self.jvm_kb, jvm)
+            self.rss_kb.append((_rss_kb(me), jvm))
             self.times.append(time.time())
             self.cpu.append(_cpu_seconds(me) + sum(self._child_cpu.values()))
             time.sleep(0.2)
@@ -129,6 +135,12 @@ class Sampler(threading.Thread):
             return float("nan")
         at = [min(bisect_left(self.times, t), len(self.times) - 1) for t in (start, end)]
         return self.cpu[at[1]] - self.cpu[at[0]]
+
+    def peak_between(self, start: float, end: float) -> tuple[float, float]:
+        """Peak RSS (GiB) of the Python driver and of the JVM between two wall-clock times."""
+        low, high = (bisect_left(self.times, t) for t in (start, end))
+        window = self.rss_kb[low : max(high, low + 1)] or [(0, 0)]
+        return tuple(max(kb[i] for kb in window) / 1024**2 for i in (0, 1))
 
     def stop(self) -> None:
         self._done.set()
@@ -182,8 +194,43 @@ def _spark_start_seconds() -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def daily(data_dir: Path, repeats: int) -> None:
-    """From empty, a daily SUPPLFWD file, a snapshot, nothing new: each `repeats` times."""
+def _landing_without(data_dir: Path, landing: Path, withheld: set[Path]) -> None:
+    """Hard links of the dataset's files into `landing`, but for `withheld`."""
+    for f in sorted(data_dir.glob("*/*.csv.gz")):
+        if f not in withheld:
+            (landing / f.parent.name).mkdir(parents=True, exist_ok=True)
+            os.link(f, landing / f.parent.name / f.name)
+
+
+def _in_process_runner(landing: Path, warehouse: str):
+    """A function that runs the graph in this process and returns its wall seconds: every run
+    after the first finds Spark's JVM started and warm, as a long-lived driver would."""
+    import dagster as dg
+
+    from phone_compliance.definitions import build_defs
+
+    settings = Settings.from_env().with_overrides(landing=str(landing), warehouse=warehouse)
+    if settings.ssn_hash_key is None:
+        settings = settings.with_overrides(ssn_hash_key="benchmark-key")
+    job = build_defs(settings).resolve_job_def("refresh_decisions")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def run() -> tuple[float, dict[str, float], str]:
+        started = time.monotonic()
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        wall = time.monotonic() - started
+        steps = {}
+        for event in result.all_events:
+            if event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                steps[event.step_key] = event.event_specific_data.duration_ms / 1000
+        return wall, steps, "success" if result.success else "FAILED"
+
+    return run
+
+
+def daily(data_dir: Path, repeats: int, warm: bool) -> None:
+    """From empty, a daily SUPPLFWD file, a snapshot, nothing new: each `repeats` times; each a
+    fresh `phone-compliance run` process, or (`warm`) all in this one process."""
     held = {"daily": _newest(data_dir, "SUPPLFWD"), "snapshot": _newest(data_dir, "NON-FIN-BDL")}
     kinds = ["from empty", "daily file", "snapshot", "no-op"]
     walls: dict[str, list[float]] = {k: [] for k in kinds}
@@ -193,16 +240,17 @@ def daily(data_dir: Path, repeats: int) -> None:
             landing, home = Path(tmp) / "landing", Path(tmp) / "home"
             home.mkdir()
             shutil.copy(Path(__file__).parent.parent / ".dagster_home" / "dagster.yaml", home)
-            withheld = {p for files in held.values() for p in files}
-            for f in sorted(data_dir.glob("*/*.csv.gz")):
-                if f not in withheld:
-                    (landing / f.parent.name).mkdir(parents=True, exist_ok=True)
-                    os.link(f, landing / f.parent.name / f.name)
+            _landing_without(data_dir, landing, {p for files in held.values() for p in files})
             warehouse = str(Path(tmp) / "warehouse")
+            run = (
+                _in_process_runner(landing, warehouse)
+                if warm
+                else functools.partial(_cli_run, landing, warehouse, str(home))
+            )
             for kind in kinds:
                 for f in held.get(kind.split()[0], []):
                     os.link(f, landing / f.parent.name / f.name)
-                wall, steps, out = _cli_run(landing, warehouse, str(home))
+                wall, steps, out = run()
                 walls[kind].append(wall)
                 if kind == "daily file":
                     daily_steps.append(steps)
@@ -223,7 +271,8 @@ def daily(data_dir: Path, repeats: int) -> None:
         f"  {'(the rest: Python, imports, Dagster, summary)':<52} "
         f"{statistics.median(walls['daily file']) - accounted:6.1f}"
     )
-    print(f"Spark session start alone, fresh process: {_spark_start_seconds():.1f} s")
+    if not warm:
+        print(f"Spark session start alone, fresh process: {_spark_start_seconds():.1f} s")
 
 
 def main() -> None:
@@ -234,6 +283,9 @@ def main() -> None:
     parser.add_argument("--warehouse", help="default: a fresh temporary folder")
     parser.add_argument("--daily", action="store_true", help="the daily-operation runs")
     parser.add_argument("--repeats", type=int, default=2, help="of each --daily run")
+    parser.add_argument(
+        "--warm", action="store_true", help="--daily runs in this one process (one JVM)"
+    )
     parser.add_argument(
         "--standalone-cluster", action="store_true", help="on a loopback standalone cluster"
     )
@@ -248,7 +300,7 @@ def main() -> None:
         datagen.generate(data_dir, target_size_gb=args.size_gb, seed=args.seed)
     manifest = json.loads((data_dir / "manifest.json").read_text())
     if args.daily:
-        daily(data_dir, args.repeats)
+        daily(data_dir, args.repeats, args.warm)
         return
     warehouse = args.warehouse or tempfile.mkdtemp(prefix="pc-bench-warehouse-")
     settings = Settings.from_env().with_overrides(
@@ -302,7 +354,7 @@ def _from_empty(settings: Settings, data_dir: Path, manifest: dict, warehouse: s
         f"{size / 1e6:,.0f} MB compressed"
     )
     print(f"result   {'success' if result.success else 'FAILED'}; warehouse {warehouse}")
-    print(f"\n  {'step':<60} {'wall s':>8} {'CPU s':>8}")
+    print(f"\n  {'step':<60} {'wall s':>8} {'CPU s':>8} {'peak GiB py/JVM':>16}")
     step_started: dict[str, float] = {}
     for entry in instance.all_logs(result.run_id):
         event = entry.dagster_event
@@ -312,8 +364,13 @@ def _from_empty(settings: Settings, data_dir: Path, manifest: dict, warehouse: s
             step_started[event.step_key] = entry.timestamp
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             ms = getattr(event.event_specific_data, "duration_ms", None)
-            cpu = sampler.cpu_between(step_started.get(event.step_key, 0.0), entry.timestamp)
-            print(f"  {event.step_key:<60} {ms / 1000 if ms else float('nan'):8.1f} {cpu:8.1f}")
+            began = step_started.get(event.step_key, 0.0)
+            cpu = sampler.cpu_between(began, entry.timestamp)
+            python_gib, jvm_gib = sampler.peak_between(began, entry.timestamp)
+            print(
+                f"  {event.step_key:<60} {ms / 1000 if ms else float('nan'):8.1f} {cpu:8.1f} "
+                f"{python_gib:9.2f} / {jvm_gib:4.2f}"
+            )
     cpu = sampler.cpu[-1] - sampler.cpu[0] if sampler.cpu else float("nan")
     print(f"\ntotal    {total:.1f} s from empty (Spark start-up included)")
     print(

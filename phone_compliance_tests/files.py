@@ -106,3 +106,26 @@ def write(
     text = line_end.join([header, *[line(family, r, columns) for r in rows]]) + line_end
     path.write_bytes(gzip.compress(text.encode(), mtime=0))
     return path
+
+
+# Three accounts on one phone: the small history several graph tests run.
+A, B, C = "1234567890123456", "6543210987654321", "1111222233334444"
+PHONE = "2125550123"
+
+
+def small_history(landing: Path) -> None:
+    """A enrolled and consenting, B deleted by a change, C only in the snapshot, and one line
+    the snapshot rejects (FIELD_COUNT): four files' worth of every rule kind in a few rows."""
+    write(landing, schema.ENROLLMENT, "2020-01-05", [enrollment(A, PHONE, "2020-01-03")])
+    write(
+        landing,
+        schema.SNAPSHOT,
+        "2020-02-01",
+        [
+            snapshot(A, PHONE, "Y", "2020-01-20"),
+            snapshot(B, PHONE),
+            snapshot(C, PHONE),
+            "not|enough|fields",
+        ],
+    )
+    write(landing, schema.CHANGE, "2020-02-08", [change(B, PHONE, "2020-02-05", deleted="Y")])

@@ -442,7 +442,9 @@ def _crash_gold_merge_and_recover(
     landing = tmp / "landing"
     shutil.copytree(data.base, landing)
     place = Place(landing, tmp / "warehouse", tmp / "dagster_home")
-    run_to_completion(place, tmp / "first.out")
+    # The book published in this process (the crash under test is in the next run's).
+    book = lake_settings(tmp).with_overrides(landing=str(landing), ssn_hash_key=SSN_KEY)
+    assert Path(book.warehouse) == place.warehouse and run_pipeline(book).success
     assert gold_rows(spark, place.warehouse) != ref.gold, "the extra file must change Gold"
     shutil.copy2(data.extra, landing / data.extra.relative_to(data.full))
     kill = run_and_kill(place, point, tmp / "killed.out", accounts)

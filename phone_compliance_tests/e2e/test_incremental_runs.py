@@ -61,7 +61,7 @@ def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     }
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     snaps=snapshots,
     enrolls=enrollments,

@@ -16,26 +16,8 @@ from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.quality import validation
 from phone_compliance.settings import Settings
 from phone_compliance_tests import files as f
+from phone_compliance_tests.files import PHONE, A, B, C
 from phone_compliance_tests.harness import failed_checks, run_pipeline, table
-
-A, B, C = "1234567890123456", "6543210987654321", "1111222233334444"
-PHONE = "2125550123"
-
-
-def _seed(landing: Path) -> None:
-    f.write(landing, schema.ENROLLMENT, "2020-01-05", [f.enrollment(A, PHONE, "2020-01-03")])
-    f.write(
-        landing,
-        schema.SNAPSHOT,
-        "2020-02-01",
-        [
-            f.snapshot(A, PHONE, "Y", "2020-01-20"),
-            f.snapshot(B, PHONE),
-            f.snapshot(C, PHONE),
-            "not|enough|fields",
-        ],
-    )
-    f.write(landing, schema.CHANGE, "2020-02-08", [f.change(B, PHONE, "2020-02-05", deleted="Y")])
 
 
 def _counts(spark, lake) -> dict[str, int]:
@@ -44,7 +26,7 @@ def _counts(spark, lake) -> dict[str, int]:
 
 def test_r1_ingestion_is_exactly_once_and_rejects_whole_files(spark, lake):
     landing = Path(lake.landing)
-    _seed(landing)
+    f.small_history(landing)
     truncated = f.write(landing, schema.CHANGE, "2020-02-15", [f.change(A, PHONE, "2020-02-10")])
     truncated.write_bytes(truncated.read_bytes()[:-10])
     (landing / "MAINTENANCE" / "README_2020.csv.gz").write_bytes(b"")
@@ -92,7 +74,7 @@ def test_r1_ingestion_is_exactly_once_and_rejects_whole_files(spark, lake):
 
 def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
     landing = Path(lake.landing)
-    _seed(landing)
+    f.small_history(landing)
     assert run_pipeline(lake).success
     path = f.write(
         landing,
@@ -125,7 +107,7 @@ def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
 
 def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark, lake):
     landing = Path(lake.landing)
-    _seed(landing)
+    f.small_history(landing)
     assert run_pipeline(lake).success
     uri = Locations(lake).table("gold", "phone_consent")
     first = (
@@ -161,7 +143,7 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
 
 def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp_path):
     landing = Path(lake.landing)
-    _seed(landing)
+    f.small_history(landing)
     f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE), f.snapshot(C, PHONE)])
     # The guards are accepted throughout: this test is about arrival order, not R13.
     all_at_once = run_pipeline(lake, accept_snapshot_shrink=True, accept_decision_flips=True)
@@ -187,7 +169,7 @@ def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp
 
 def test_r13_shrunk_snapshot_blocks_gold_until_an_operator_accepts(spark, lake):
     landing = Path(lake.landing)
-    _seed(landing)
+    f.small_history(landing)
     assert run_pipeline(lake).success
     f.write(landing, schema.SNAPSHOT, "2020-03-01", [f.snapshot(A, PHONE)])  # 3 pairs -> 1
     gold_uri = Locations(lake).table("gold", "phone_consent")
@@ -206,7 +188,7 @@ def test_r13_shrunk_snapshot_blocks_gold_until_an_operator_accepts(spark, lake):
 
 
 def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, lake):
-    _seed(Path(lake.landing))
+    f.small_history(Path(lake.landing))
     assert run_pipeline(lake).success
     bronze_row = table(spark, lake, "bronze/enrollment").collect()[0]
     key = hashlib.sha256(os.environ["PHONE_COMPLIANCE_SSN_HASH_KEY"].encode()).digest()
@@ -228,7 +210,7 @@ def test_bronze_nearly_unique_columns_are_written_plain_and_none_with_min_max(sp
     dictionary."""
     import pyarrow.parquet as pq
 
-    _seed(Path(lake.landing))
+    f.small_history(Path(lake.landing))
     assert run_pipeline(lake).success
     written = sorted(Path(lake.warehouse, "bronze", "nonfin_snapshot").rglob("*.parquet"))
     assert written
@@ -243,7 +225,7 @@ def test_bronze_nearly_unique_columns_are_written_plain_and_none_with_min_max(sp
 
 
 def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
-    _seed(Path(lake.landing))
+    f.small_history(Path(lake.landing))
     assert run_pipeline(lake).success
     for layer in ("bronze", "silver", "gold"):
         results = validation.validate(spark, layer, Locations(lake))
