@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import resource
@@ -47,12 +48,18 @@ from urllib.parse import quote
 
 import numpy as np
 
-from datagen.synthetic_gold import write_synthetic_gold
+from datagen.synthetic_gold import write_synthetic_gold, write_synthetic_history
 from phone_compliance.service.build import build_index
-from phone_compliance.service.index import ACCOUNT_SHIFT, PHONE_LOW_BITS, DecisionIndex
+from phone_compliance.service.index import (
+    ACCOUNT_SHIFT,
+    PHONE_LOW_BITS,
+    DecisionIndex,
+    HistoryIndex,
+)
 
 API_KEY = "bench-key-4c1d"
 PAIRS_1GB = 350_000
+HISTORY_INTERVALS = 20  # per pair; docs/performance.md has what the 1 GB load gives
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -86,6 +93,8 @@ def sample_pairs(index: DecisionIndex, count: int, seed: int, miss: float = 0.1)
     rows = rng.integers(0, index.n, size=count)
     keys = np.asarray(index.keys[np.sort(rows)])
     low = np.asarray(index.low[np.sort(rows)]).astype(np.uint64)
+    if isinstance(index, HistoryIndex):  # `low` holds the phone's low bits above the day
+        low >>= np.uint64(32)
     perm = rng.permutation(count)
     keys, low = keys[perm], low[perm]
     accounts = keys >> np.uint64(ACCOUNT_SHIFT)
@@ -105,13 +114,14 @@ def sample_pairs(index: DecisionIndex, count: int, seed: int, miss: float = 0.1)
 # --- 1 + 2: build and in-process lookups ---------------------------------------------------------
 
 
-def bench_build(gold: Path, index_dir: Path, version: int) -> dict:
+def bench_build(gold: Path, history: Path | None, index_dir: Path, version: int) -> dict:
     t = time.perf_counter()
-    path = build_index(gold, index_dir, version)
+    path = build_index(gold, index_dir, version, history_dir=history)
     seconds = time.perf_counter() - t
     index = DecisionIndex(index_dir)
     return {
         "pairs": index.n,
+        "intervals": index.history.n if index.history is not None else 0,
         "build_seconds": round(seconds, 2),
         "index_bytes": du(path),
         "gold_parquet_bytes": du(gold),
@@ -155,6 +165,39 @@ def bench_lookups(index: DecisionIndex, count: int, seed: int = 1) -> dict:
         reasons[r] = reasons.get(r, 0) + 1
     out["reason_mix_first_20k"] = reasons
     return out
+
+
+def bench_as_of(index: DecisionIndex, count: int, seed: int = 2) -> dict:
+    """`decide(..., as_of=day)` (R14) on random pairs of the history and random days over its
+    span (before the first interval too): p50/p99/p99.9 of each call."""
+    history = index.require_history()
+    pairs = sample_pairs(history, count, seed)
+    rng = np.random.default_rng(seed)
+    day_bits = np.asarray(history.low[:: max(history.n // 1000, 1)]) & np.uint64(0xFFFFFFFF)
+    first = dt.date(1970, 1, 1) + dt.timedelta(days=int(day_bits.min()) - 2**31)
+    last = dt.date(1970, 1, 1) + dt.timedelta(days=int(day_bits.max()) - 2**31)
+    span = (last - first).days + 60
+    days = [
+        first - dt.timedelta(days=30) + dt.timedelta(days=int(d))
+        for d in rng.integers(0, span, count)
+    ]
+    clock = time.perf_counter_ns
+    lat = np.empty(count, dtype=np.int64)
+    reasons: dict[str, int] = {}
+    for i, ((a, p), day) in enumerate(zip(pairs, days, strict=True)):
+        t0 = clock()
+        decision = index.decide(a, p, day)
+        lat[i] = clock() - t0
+        reasons[decision.reason] = reasons.get(decision.reason, 0) + 1
+    us = lat / 1000
+    return {
+        "calls": count,
+        "intervals": history.n,
+        "p50_us": round(pct(us, 50), 2),
+        "p99_us": round(pct(us, 99), 2),
+        "p99.9_us": round(pct(us, 99.9), 2),
+        "reasons": reasons,
+    }
 
 
 # --- 3: HTTP at a fixed rate -------------------------------------------------------------------
@@ -412,6 +455,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gold", type=Path, help="real Gold Parquet export (default: synthetic)")
     parser.add_argument("--gold-version", type=int, default=1)
+    parser.add_argument("--history", type=Path, help="its decision history export (with --gold)")
+    parser.add_argument(
+        "--history-intervals", type=int, default=HISTORY_INTERVALS, help="synthetic, per pair"
+    )
     parser.add_argument("--pairs", type=int, default=PAIRS_1GB)
     parser.add_argument("--lookups", type=int, default=1_000_000)
     parser.add_argument("--http-rate", type=float, default=1000)
@@ -443,21 +490,27 @@ def main() -> None:
     figures: dict = {"load_average_at_start": load(), "cpus": os.cpu_count()}
     try:
         print(f"workdir {work}; load average {load()}", flush=True)
+        history = args.history
         if args.gold is None:
             gold = work / "gold"
             t = time.perf_counter()
             write_synthetic_gold(gold, args.pairs, seed=1, rows_per_file=500_000)
-            figures["gold"] = f"synthetic, {args.pairs:,} pairs ({time.perf_counter() - t:.1f}s)"
+            history = work / "history"
+            write_synthetic_history(history, args.pairs, args.history_intervals, seed=1)
+            figures["gold"] = (
+                f"synthetic, {args.pairs:,} pairs, {args.history_intervals} intervals each "
+                f"({time.perf_counter() - t:.1f}s)"
+            )
         else:
             gold = args.gold
-            figures["gold"] = f"real export {gold}"
+            figures["gold"] = f"real export {gold}" + (f", history {history}" if history else "")
         index_dir = work / "index"
-        figures["build"] = bench_build(gold, index_dir, args.gold_version)
+        figures["build"] = bench_build(gold, history, index_dir, args.gold_version)
         figures["build"]["open_ms"] = round(bench_open(index_dir) * 1000, 2)
         b = figures["build"]
-        print(f"[build] {b['pairs']:,} pairs in {b['build_seconds']}s, index "
-              f"{mib(b['index_bytes'])} (Gold Parquet {mib(b['gold_parquet_bytes'])}), "
-              f"open {b['open_ms']} ms", flush=True)  # fmt: skip
+        print(f"[build] {b['pairs']:,} pairs and {b['intervals']:,} history intervals in "
+              f"{b['build_seconds']}s, index {mib(b['index_bytes'])} (Gold Parquet "
+              f"{mib(b['gold_parquet_bytes'])}), open {b['open_ms']} ms", flush=True)  # fmt: skip
 
         index = DecisionIndex(index_dir)
         figures["in_process"] = bench_lookups(index, args.lookups)
@@ -467,6 +520,12 @@ def main() -> None:
                   f"{f['p99_us']} us, p99.9 {f['p99.9_us']} us, CPU {f['cpu_us_per_call']} us/call "
                   f"(goal p99 <= 20 us); "
                   f"load {load()}", flush=True)  # fmt: skip
+
+        if index.history is not None:
+            a = figures["as_of"] = bench_as_of(index, args.lookups)
+            print(f"[as-of] decide(as_of=day): {a['calls']:,} calls over {a['intervals']:,} "
+                  f"intervals p50 {a['p50_us']} us, p99 {a['p99_us']} us, p99.9 "
+                  f"{a['p99.9_us']} us (goal p99 <= 50 us); load {load()}", flush=True)  # fmt: skip
 
         if not args.skip_http:
             h = figures["http"] = bench_http(index_dir, work, args.http_rate, args.http_seconds)

@@ -280,7 +280,9 @@ def main() -> None:
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--data-dir")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--warehouse", help="default: a fresh temporary folder")
+    parser.add_argument(
+        "--warehouse", help="kept after the run; default: a temporary folder, removed after it"
+    )
     parser.add_argument("--daily", action="store_true", help="the daily-operation runs")
     parser.add_argument("--repeats", type=int, default=2, help="of each --daily run")
     parser.add_argument(
@@ -302,13 +304,6 @@ def main() -> None:
     if args.daily:
         daily(data_dir, args.repeats, args.warm)
         return
-    warehouse = args.warehouse or tempfile.mkdtemp(prefix="pc-bench-warehouse-")
-    settings = Settings.from_env().with_overrides(
-        landing=str(data_dir.resolve()), warehouse=warehouse
-    )
-    if settings.ssn_hash_key is None:
-        settings = settings.with_overrides(ssn_hash_key="benchmark-key")
-
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -316,6 +311,15 @@ def main() -> None:
         logging.getLogger(quiet).setLevel(logging.WARNING)
 
     with contextlib.ExitStack() as stack:
+        # A temporary warehouse goes when the run ends, failed or not: a 5 GB one is ~8 GB.
+        warehouse = args.warehouse or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="pc-bench-warehouse-")
+        )
+        settings = Settings.from_env().with_overrides(
+            landing=str(data_dir.resolve()), warehouse=warehouse
+        )
+        if settings.ssn_hash_key is None:
+            settings = settings.with_overrides(ssn_hash_key="benchmark-key")
         if args.standalone_cluster:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pc-cluster-")))
             cluster = stack.enter_context(running_cluster(root, memory=args.worker_memory))

@@ -17,6 +17,7 @@ from phone_compliance.schema import (
     CHANGE,
     CLIENT_SOURCE,
     CONSENT_WITHDRAWN,
+    DECISION_HISTORY,
     DECISION_REASONS,
     DELETED,
     ENROLLMENT,
@@ -29,6 +30,7 @@ from phone_compliance.schema import (
     PHONE_TYPES,
     SNAPSHOT,
     SOFT_DELETE,
+    Schema,
     file_name,
     names,
 )
@@ -38,8 +40,8 @@ _DAY0 = 18262  # 2020-01-01 in days since the epoch
 REASONS = DECISION_REASONS
 
 
-def gold_arrow_schema():
-    """GOLD_DECISION as a pyarrow schema."""
+def gold_arrow_schema(table: Schema = GOLD_DECISION):
+    """GOLD_DECISION (or another table of the schema module) as a pyarrow schema."""
     import pyarrow as pa
 
     types = {
@@ -49,7 +51,7 @@ def gold_arrow_schema():
         "INT": pa.int32(),
         "BIGINT": pa.int64(),
     }
-    return pa.schema([(name, types[typ]) for name, typ in GOLD_DECISION])
+    return pa.schema([(name, types[typ]) for name, typ in table])
 
 
 def file_pool(count: int = 400, seed: int = 0) -> list[str]:
@@ -185,5 +187,39 @@ def write_synthetic_gold(
     )
     for i, table in enumerate(batches):
         pq.write_table(table, out / f"part-{i:05d}.parquet", compression="snappy")
+    (out / "_SUCCESS").touch()
+    return out
+
+
+def write_synthetic_history(
+    out_dir: str | Path,
+    n_pairs: int,
+    intervals: int,
+    *,
+    seed: int = 0,
+    rows_per_file: int = 500_000,
+) -> Path:
+    """A decision history (DECISION_HISTORY Parquet) for the synthetic Gold of the same `n_pairs`
+    and `seed`: each pair's Gold row repeated over `intervals` consecutive 30-day intervals, the
+    last one open. For the as-of lookup benchmarks: the layout, not the decisions, matters."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    schema = gold_arrow_schema(DECISION_HISTORY)
+    starts = _DAY0 + 30 * np.arange(intervals, dtype=np.int32)
+    ends = np.append(starts[1:], 0)
+    per_file = max(rows_per_file // intervals, 1)
+    for i, table in enumerate(synthetic_batches(n_pairs, seed=seed, batch_pairs=per_file)):
+        n = table.num_rows
+        repeated = table.take(pa.array(np.repeat(np.arange(n), intervals)))
+        valid_from = pa.array(np.tile(starts, n), pa.int32()).cast(pa.date32())
+        last = np.tile(np.arange(intervals) == intervals - 1, n)
+        valid_to = pa.array(np.tile(ends, n), pa.int32(), mask=last).cast(pa.date32())
+        repeated = repeated.append_column("valid_from", valid_from).append_column(
+            "valid_to", valid_to
+        )
+        pq.write_table(repeated.cast(schema), out / f"part-{i:05d}.parquet")
     (out / "_SUCCESS").touch()
     return out

@@ -1,4 +1,5 @@
-"""The pair key in pure Python: account numbers (R2) and phone numbers (R3), for inputs (R11).
+"""Decision inputs in pure Python: account numbers (R2), phone numbers (R3) and as-of dates
+(R14), each normalized or refused with a reason (R11).
 
 The pipeline applies the same rules with Spark functions (`transforms.bronze`); tests hold both to
 the same cases.
@@ -6,12 +7,14 @@ the same cases.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 ACCOUNT_RE = re.compile(r"^[0-9]{16}$")
 LEGACY_ID_RE = re.compile(r"^([0-9]{16})([A-Z])$")
 # R3: after normalization, 10 digits whose area code and exchange each start with 2-9.
 NANP_RE = re.compile(r"^[2-9][0-9]{2}[2-9][0-9]{6}$")
+ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class InvalidKey(ValueError):
@@ -38,3 +41,19 @@ def normalize_account(raw: str) -> str:
     if not ACCOUNT_RE.match(value):
         raise InvalidKey(f"account number {raw!r} is not 16 digits (R2)")
     return value
+
+
+def normalize_as_of(raw: str | dt.date) -> dt.date:
+    """R14: the date a decision is asked as of, a `datetime.date` or text `YYYY-MM-DD`, or
+    InvalidKey saying why not (a time of day would leave the day to a time zone: refused)."""
+    if isinstance(raw, dt.datetime) or not isinstance(raw, str | dt.date):
+        raise InvalidKey(f"as-of date {raw!r} is not a date (YYYY-MM-DD) (R14)")
+    if isinstance(raw, dt.date):
+        return raw
+    value = raw.strip()
+    try:
+        if ISO_DATE_RE.match(value):
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise InvalidKey(f"as-of date {raw!r} is not a date YYYY-MM-DD (R14)")

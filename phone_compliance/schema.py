@@ -340,7 +340,6 @@ SILVER_PAIR: Schema = (
     ("consent_file", "STRING"),
 )
 
-# Gold `phone_consent`: SPEC's schema, the R10 decision and its R12 lineage.
 # Silver's per-pair evidence state (transforms/silver.pair_evidence): each part a struct led by
 # its order key, so that two states merge by taking the greater.
 _LATEST_ROW = ", ".join(f"{name}: {kind}" for name, kind in ATTRIBUTES)
@@ -362,6 +361,7 @@ PAIR_EVIDENCE: Schema = (
     ("soft_deletes", "ARRAY<STRUCT<evidence_date: DATE, source_file: STRING>>"),
 )
 
+# Gold `phone_consent`: SPEC's schema, the R10 decision and its R12 lineage.
 GOLD_DECISION: Schema = (
     ("account_number", "STRING"),
     ("phone_number", "STRING"),
@@ -385,6 +385,12 @@ GOLD_DECISION: Schema = (
     ("content_hash", "STRING"),
 )
 PAIR_KEY = ("account_number", "phone_number")
+# Gold `decision_history` (R14): a pair's Gold row as of every file date in [valid_from, valid_to).
+DECISION_HISTORY: Schema = (
+    *GOLD_DECISION,
+    ("valid_from", "DATE"),
+    ("valid_to", "DATE"),
+)
 
 # Every table by its path under the warehouse (and its Dagster asset key).
 TABLES: dict[str, Schema] = {
@@ -394,6 +400,7 @@ TABLES: dict[str, Schema] = {
     "silver/pair_evidence": PAIR_EVIDENCE,
     "silver/pair_state": SILVER_PAIR,
     "gold/phone_consent": GOLD_DECISION,
+    "gold/decision_history": DECISION_HISTORY,
 }
 
 

@@ -18,7 +18,7 @@ from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
 from phone_compliance.pipeline.serving import decision_index
 from phone_compliance.settings import Settings
-from phone_compliance.transforms import gold, silver
+from phone_compliance.transforms import gold, history, silver
 from phone_compliance_tests import model
 
 
@@ -57,8 +57,11 @@ def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return [e.asset_check_key.name for e in result.get_asset_check_evaluations() if not e.passed]
 
 
-def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str], dict]:
-    """The pure transforms end to end on a landing folder (no Dagster, no Delta): Gold by pair."""
+def evidence_in_memory(
+    spark: SparkSession, landing: str
+) -> tuple[DataFrame, dict[date, list[str]]]:
+    """A landing folder read by the pure ingest and Silver transforms (no Dagster, no Delta):
+    its evidence (SPEC §4) and its snapshots (R6)."""
     locations = Locations(Settings(landing=landing))
     inspected = inspect_all(list_landing(locations), locations, workers=1)
     readable = [f for f in inspected if f.readable]
@@ -72,20 +75,40 @@ def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str],
             tables[family.name] = delta.read(
                 spark, "/nonexistent", schema.BRONZE_SCHEMAS[family.name]
             )
-    snapshots = {}
+    snapshots: dict[date, list[str]] = {}
     for f in readable:
         if f.family == schema.SNAPSHOT.name:
             snapshots.setdefault(date.fromisoformat(f.file_date), []).append(f.file.name)
-    state = silver.reconcile(
-        silver.evidence(
-            tables[schema.ENROLLMENT.name],
-            tables[schema.SNAPSHOT.name],
-            tables[schema.CHANGE.name],
-        ),
-        snapshots,
-    )
-    rows = gold.decisions(state).collect()
+    ev = silver.evidence(*[tables[family.name] for family in schema.FAMILIES])
+    return ev, snapshots
+
+
+def decide_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str], dict]:
+    """The pure transforms end to end on a landing folder: Gold by pair."""
+    ev, snapshots = evidence_in_memory(spark, landing)
+    rows = gold.decisions(silver.reconcile(ev, snapshots)).collect()
     return {(r["account_number"], r["phone_number"]): r.asDict() for r in rows}
+
+
+def history_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str], list[dict]]:
+    """The pure transforms end to end on a landing folder: the decision history (R14) by pair,
+    each pair's intervals in date order."""
+    ev, snapshots = evidence_in_memory(spark, landing)
+    out: dict[tuple[str, str], list[dict]] = {}
+    for r in history.decision_history(ev, snapshots).collect():
+        out.setdefault((r["account_number"], r["phone_number"]), []).append(r.asDict())
+    return {pair: sorted(rows, key=lambda r: r["valid_from"]) for pair, rows in out.items()}
+
+
+def as_of(intervals: list[dict], day: date) -> dict | None:
+    """The interval of a pair's history that `day` falls in (None before its first)."""
+    hits = [
+        r
+        for r in intervals
+        if r["valid_from"] <= day and (r["valid_to"] is None or day < r["valid_to"])
+    ]
+    assert len(hits) <= 1, f"{day} falls in {len(hits)} intervals"
+    return hits[0] if hits else None
 
 
 def decide_checked(spark: SparkSession, landing) -> dict[tuple[str, str], dict]:

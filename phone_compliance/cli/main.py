@@ -1,6 +1,6 @@
 """`phone-compliance`: check pairs, serve decisions over HTTP, build the index, run the pipeline.
 
-    phone-compliance check ACCOUNT PHONE [--json]            one decision (exit 0 allowed,
+    phone-compliance check ACCOUNT PHONE [--json] [--as-of D]  one decision (exit 0 allowed,
                                                              1 not allowed, 2 invalid input)
     phone-compliance check --input pairs.csv --output decisions.csv   scrub a campaign list
     phone-compliance serve [--host H] [--port P] [--index DIR]        the HTTP API
@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 
 from phone_compliance.cli.arguments import add_run_arguments
+from phone_compliance.keys import normalize_as_of
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.service import DecisionIndex, IndexNotFound, InvalidKey, default_index_dir
 from phone_compliance.settings import Settings
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         help="decide one pair, or scrub a CSV of pairs",
         description=(
             "Decide one (account, phone) pair (R10), or a whole CSV with --input. Inputs are "
-            "normalized per R11. Single check exit status: 0 allowed, 1 not allowed, "
+            "normalized per R11. With --as-of, the answer the files dated on or before that "
+            "day give (R14). Single check exit status: 0 allowed, 1 not allowed, "
             "2 invalid input, 3 no index."
         ),
     )
@@ -63,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--output", metavar="CSV", help="decisions CSV to write (default: standard output)"
+    )
+    check.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="the decision the files dated on or before this day give (R14); default: now",
     )
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.add_argument("--index", metavar="DIR", help=index_help)
@@ -186,7 +193,14 @@ def _check(args: argparse.Namespace) -> int:
         print("check: give either ACCOUNT PHONE or --input CSV, not both", file=sys.stderr)
         return EXIT_INVALID
     try:
+        as_of = normalize_as_of(args.as_of) if args.as_of is not None else None
+    except InvalidKey as e:
+        print(f"check: invalid input: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    try:
         index = _open_index(args.index)
+        if as_of is not None:
+            index.require_history()
     except (IndexNotFound, ValueError) as e:
         print(f"check: {e}", file=sys.stderr)
         return EXIT_NO_INDEX
@@ -194,14 +208,16 @@ def _check(args: argparse.Namespace) -> int:
         from phone_compliance.service.batch import BatchInputError, check_csv  # pyarrow: slow
 
         try:
-            summary = check_csv(args.input, args.output, index, progress=not args.no_progress)
+            summary = check_csv(
+                args.input, args.output, index, as_of=as_of, progress=not args.no_progress
+            )
         except (BatchInputError, FileNotFoundError) as e:
             print(f"check: {e}", file=sys.stderr)
             return EXIT_INVALID
         print(summary.describe(), file=sys.stderr)
         return 0
     try:
-        decision = index.decide(args.account, args.phone)
+        decision = index.decide(args.account, args.phone, as_of)
     except InvalidKey as e:
         print(f"check: invalid input (R11): {e}", file=sys.stderr)
         return EXIT_INVALID

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from phone_compliance import schema
@@ -154,13 +155,15 @@ def merge_changed(
     df: DataFrame,
     uri: str,
     keys: Sequence[str],
-    change_column: str,
+    change_columns: Sequence[str],
     table_schema: schema.Schema,
     complete: bool,
+    groups: Sequence[str] = (),
 ) -> None:
-    """Upsert `df` by `keys`, touching only rows whose `change_column` differs, with Change Data
-    Feed on, so the table's history holds only real changes. A `complete` `df` is the whole
-    table: rows it lacks are deleted.
+    """Upsert `df` by `keys`, touching only rows where one of `change_columns` differs, with
+    Change Data Feed on, so the table's history holds only real changes. A `complete` `df` is the
+    whole table: rows it lacks are deleted. Otherwise, with `groups` (a prefix of `keys`), `df`
+    holds the whole of every group it names: the group's rows it lacks are deleted.
 
     The first publication appends: into a table created just now every row is an insert, which
     the change feed records as such, without joining the rows to an empty table.
@@ -179,17 +182,37 @@ def merge_changed(
         with _timed("published first rows of", uri):
             append(df, uri)
         return
-    if not complete:
-        upsert(df, uri, keys, f"t.{change_column} <> s.{change_column}")
+    changed = " OR ".join(f"NOT (t.{c} <=> s.{c})" for c in change_columns)
+    if not complete and not groups:
+        upsert(df, uri, keys, changed)
         return
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    with concurrent_writes(uri), _timed("merged into", uri):
-        (
-            DeltaTable.forPath(spark, uri)
-            .alias("t")
+    table = DeltaTable.forPath(spark, uri)
+    if complete:
+        merge = (
+            table.alias("t")
             .merge(df.alias("s"), on)
-            .whenMatchedUpdateAll(condition=f"t.{change_column} <> s.{change_column}")
+            .whenMatchedUpdateAll(condition=changed)
             .whenNotMatchedInsertAll()
             .whenNotMatchedBySourceDelete()
-            .execute()
         )
+    else:
+        # The rows of the groups `df` names that it lacks go in as tombstones: one MERGE.
+        stale = (
+            table.toDF()
+            .join(df.select(*groups).distinct(), list(groups), "semi")
+            .join(df.select(*keys), list(keys), "anti")
+        )
+        source = df.withColumn("_stale", F.lit(False)).unionByName(
+            stale.select(*df.columns).withColumn("_stale", F.lit(True))
+        )
+        values = {c: f"s.{c}" for c in df.columns}
+        merge = (
+            table.alias("t")
+            .merge(source.alias("s"), on)
+            .whenMatchedDelete(condition="s._stale")
+            .whenMatchedUpdate(condition=f"NOT s._stale AND ({changed})", set=values)
+            .whenNotMatchedInsert(condition="NOT s._stale", values=values)
+        )
+    with concurrent_writes(uri), _timed("merged into", uri):
+        merge.execute()

@@ -24,7 +24,7 @@ from phone_compliance.pipeline.resources import (
     TableRefresh,
     table_metadata,
 )
-from phone_compliance.transforms import gold, silver
+from phone_compliance.transforms import gold, history, silver
 from phone_compliance.transforms.plan import FULL, INCREMENTAL, Plan
 
 KINDS = {"spark", "delta"}
@@ -40,6 +40,7 @@ LEDGER_KEY = dg.AssetKey([BRONZE, "file_ledger"])
 PAIR_EVIDENCE_KEY = dg.AssetKey([SILVER, "pair_evidence"])
 PAIR_STATE_KEY = dg.AssetKey([SILVER, "pair_state"])
 PHONE_CONSENT_KEY = dg.AssetKey([GOLD, "phone_consent"])
+DECISION_HISTORY_KEY = dg.AssetKey([GOLD, "decision_history"])
 # The key of Gold's commit note naming the latest snapshot date it was published with (R13).
 SNAPSHOTS_THROUGH = "snapshots_through"
 
@@ -111,7 +112,7 @@ def bronze_ingest(
 
 def _derived_uris(lakehouse: Locations, after: dg.AssetKey | None = None) -> list[str]:
     """The tables that follow Bronze (after `after`, when given), in the order they are built."""
-    keys = [PAIR_EVIDENCE_KEY, PAIR_STATE_KEY, PHONE_CONSENT_KEY]
+    keys = [PAIR_EVIDENCE_KEY, PAIR_STATE_KEY, PHONE_CONSENT_KEY, DECISION_HISTORY_KEY]
     if after is not None:
         keys = keys[keys.index(after) + 1 :]
     return [lakehouse.table_of(k.path) for k in keys]
@@ -270,7 +271,7 @@ def phone_consent(
             plan,
             schema.PAIR_KEY,
             schema.GOLD_DECISION,
-            change_column="content_hash",
+            change_columns=("content_hash",),
             note={SNAPSHOTS_THROUGH: through},
         ),
         # One number per reason, so that the UI's Plots tab charts each run over run.
@@ -288,4 +289,50 @@ def phone_consent(
     )
 
 
-ASSETS = [bronze_ingest, pair_evidence, pair_state, phone_consent]
+@dg.asset(
+    key=DECISION_HISTORY_KEY,
+    ins=_BRONZE_INS,
+    deps=[PHONE_CONSENT_KEY],
+    kinds=KINDS,
+    group_name=GOLD,
+    pool=WAREHOUSE_POOL,
+    output_required=False,
+    description="R14: per pair, the intervals [valid_from, valid_to) of file dates over which its "
+    "decision as of a date (from the files dated on or before it) stays the same, each with its "
+    "Gold row and deciding files; the open interval is the pair's Gold row.",
+)
+def decision_history(
+    context: dg.AssetExecutionContext,
+    enrollment: DataFrame,
+    snapshot: DataFrame,
+    change: DataFrame,
+    lakehouse: dg.ResourceParam[Locations],
+    refresh: RefreshPolicy,
+    remote_execution: dg.ResourceParam[object],
+) -> Iterator[dg.Output]:
+    """The history of the pairs the new files concern, from all their evidence, replaces theirs;
+    a new snapshot (an absence can start on its date for any pair, R6) re-dates every pair."""
+    plan = _plan(lakehouse, DECISION_HISTORY_KEY, refresh, upstream=PHONE_CONSENT_KEY)
+    if _idle(context, plan, lakehouse):
+        return
+    rows = None
+    if plan.writes:
+        ev = silver.evidence(enrollment, snapshot, change)
+        if plan.mode == INCREMENTAL and not plan.snapshots_changed:
+            new = _new_evidence(plan, enrollment, snapshot, change)
+            ev = history.evidence_of_pairs(ev, new)
+        rows = history.decision_history(ev, plan.snapshots)
+    yield dg.Output(
+        TableRefresh(
+            rows,
+            plan,
+            (*schema.PAIR_KEY, history.VALID_FROM),
+            schema.DECISION_HISTORY,
+            change_columns=("content_hash", history.VALID_TO),
+            groups=schema.PAIR_KEY,
+            complete=plan.snapshots_changed,
+        )
+    )
+
+
+ASSETS = [bronze_ingest, pair_evidence, pair_state, phone_consent, decision_history]

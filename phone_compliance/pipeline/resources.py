@@ -54,15 +54,19 @@ class RefreshPolicy(dg.ConfigurableResource):
 class TableRefresh:
     """A Silver or Gold table brought up to `plan.ledger_version` (transforms/plan.py): `rows`
     replace it (full) or are merged into it by `keys` (incremental); unchanged, nothing is
-    written. With `change_column` (Gold), only rows whose value of it differs are written and
+    written. With `change_columns` (Gold), only rows where one of them differs are written and
     the table keeps a Change Data Feed."""
 
     rows: DataFrame | None
     plan: Plan
     keys: Sequence[str]
     table_schema: schema.Schema
-    change_column: str | None = None
+    change_columns: Sequence[str] = ()
     note: Mapping[str, Any] = field(default_factory=dict)  # more for the commit's note
+    # `rows` hold every row of each value of `groups` they name: its other rows go.
+    groups: Sequence[str] = ()
+    # `rows` hold the whole table even in an incremental plan.
+    complete: bool = False
 
     def metadata(self) -> dict[str, Any]:
         """What Dagster shows: how the table caught up, why, and from which files."""
@@ -130,10 +134,16 @@ class DeltaIOManager(dg.IOManager):
 
     @staticmethod
     def _refresh(obj: TableRefresh, uri: str) -> None:
-        full = obj.plan.mode == FULL
-        if obj.change_column is not None:
+        full = obj.plan.mode == FULL or obj.complete
+        if obj.change_columns:
             delta.merge_changed(
-                obj.rows, uri, obj.keys, obj.change_column, obj.table_schema, complete=full
+                obj.rows,
+                uri,
+                obj.keys,
+                obj.change_columns,
+                obj.table_schema,
+                complete=full,
+                groups=obj.groups,
             )
         elif full:
             delta.overwrite(obj.rows, uri)

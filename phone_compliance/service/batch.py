@@ -10,6 +10,7 @@ silent FALSE (R11).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import sys
 import time
@@ -207,9 +208,12 @@ def _why(account: str, phone: str) -> str:
     return "; ".join(reasons)
 
 
-def decision_table(index: DecisionIndex, accounts: Any, phones: Any) -> Any:
+def decision_table(
+    index: DecisionIndex, accounts: Any, phones: Any, as_of: dt.date | None = None
+) -> Any:
     """Decisions for raw (account, phone) inputs (pyarrow string arrays or lists) as a pyarrow
-    Table with OUTPUT_COLUMNS, one row per input in the same order."""
+    Table with OUTPUT_COLUMNS, one row per input in the same order; with `as_of`, the decisions
+    the files dated on or before it give (R14)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -217,7 +221,11 @@ def decision_table(index: DecisionIndex, accounts: Any, phones: Any) -> Any:
     phones = pa.array(phones, type=pa.string()) if isinstance(phones, list) else phones
     norm = normalize_arrays(accounts, phones)
     ok = norm["ok"]
-    rows = index.lookup(norm["account"], norm["digits"])
+    if as_of is None:
+        rows = index.lookup(norm["account"], norm["digits"])
+    else:  # the history's rows, dictionaries and encodings from here on
+        index = index.require_history()
+        rows = index.lookup_at(norm["account"], norm["digits"], as_of)
     rows[~ok] = -1
     cols = index.columns(rows)
     invalid = pa.array(~ok)
@@ -292,12 +300,13 @@ def check_csv(
     output_path: str | Path | None,
     index: DecisionIndex,
     *,
+    as_of: dt.date | None = None,
     progress: bool = True,
     block_bytes: int = 8 << 20,
 ) -> BatchSummary:
     """Scrub a CSV (header `account_number,phone_number` or `account,phone`; other columns are
-    ignored) into a CSV of decisions, one row per input row in the same order. `output_path`
-    None or "-" writes to stdout. The progress bar goes to stderr."""
+    ignored) into a CSV of decisions, one row per input row in the same order, now or `as_of` a
+    date (R14). `output_path` None or "-" writes to stdout. The progress bar goes to stderr."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
     from tqdm import tqdm
@@ -328,7 +337,9 @@ def check_csv(
             total=total, unit="rows", unit_scale=True, disable=not progress, file=sys.stderr
         ) as bar:
             for batch in reader:
-                table = decision_table(index, batch.column(account_col), batch.column(phone_col))
+                table = decision_table(
+                    index, batch.column(account_col), batch.column(phone_col), as_of
+                )
                 if writer is None:
                     writer = pacsv.CSVWriter(sink, table.schema)
                 writer.write_table(table)
@@ -339,7 +350,7 @@ def check_csv(
                         summary.reasons[value["values"]] += value["counts"]
                 bar.update(table.num_rows)
         if writer is None:  # header only: still write the output header
-            empty = decision_table(index, [], [])
+            empty = decision_table(index, [], [], as_of)
             writer = pacsv.CSVWriter(sink, empty.schema)
             writer.write_table(empty)
     finally:

@@ -41,6 +41,7 @@ from phone_compliance.service.index import (
     FORMAT,
     FORMAT_VERSION,
     HASH_FIELD,
+    HISTORY_DIR,
     INT_FIELDS,
     MANIFEST,
     NULL_BOOL,
@@ -48,7 +49,9 @@ from phone_compliance.service.index import (
     PHONE_LOW_BITS,
     PHONE_LOW_MASK,
     ROW_FIELDS,
+    VALID_FROM,
     fsync_dir,
+    history_sub,
     new_index_id,
     publish,
     read_current,
@@ -73,6 +76,7 @@ def build_index(
     index_dir: str | Path,
     gold_version: int,
     *,
+    history_dir: str | Path | None = None,
     keep: int = 3,
     batch_rows: int = 1 << 18,
     publish_build: bool = True,
@@ -80,9 +84,11 @@ def build_index(
     """Build a serving index from Gold Parquet (GOLD_DECISION columns), publish it, return its path.
 
     `parquet_dir` is a directory of Parquet files (Spark's `_SUCCESS` and dot-files are ignored)
-    or one file. The build lands in `index_dir/v<gold_version>-<stamp>/` and CURRENT is pointed
-    at it; older builds beyond the newest `keep` are removed (a server still mapping one keeps
-    its pages until it lets go). Raises IndexBuildError when Gold cannot be served.
+    or one file; `history_dir`, the same of Gold's decision history (DECISION_HISTORY columns),
+    is built beside it for as-of answers (R14). The build lands in
+    `index_dir/v<gold_version>-<stamp>/` and CURRENT is pointed at it; older builds beyond the
+    newest `keep` are removed (a server still mapping one keeps its pages until it lets go).
+    Raises IndexBuildError when Gold cannot be served.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +97,10 @@ def build_index(
     tmp.mkdir()
     try:
         _build_into(tmp, Path(parquet_dir), int(gold_version), index_id, batch_rows)
+        if history_dir is not None:
+            history = tmp / HISTORY_DIR
+            history.mkdir()
+            _build_into(history, Path(history_dir), int(gold_version), index_id, batch_rows, True)
         final = index_dir / index_id
         os.rename(tmp, final)
         fsync_dir(index_dir)
@@ -101,6 +111,12 @@ def build_index(
         publish(index_dir, index_id)
         remove_old_builds(index_dir, keep=keep)
     return final
+
+
+def index_intervals(build: str | Path) -> int:
+    """How many decision-history intervals a build holds (0 without a history)."""
+    manifest = Path(build) / HISTORY_DIR / MANIFEST
+    return int(json.loads(manifest.read_text())["intervals"]) if manifest.is_file() else 0
 
 
 def remove_old_builds(index_dir: str | Path, keep: int = 3) -> list[str]:
@@ -157,8 +173,9 @@ class _Scratch:
 class _Encoder:
     """Encodes record batches of Gold into fixed-width columns, checking them on the way."""
 
-    def __init__(self, scratch: _Scratch) -> None:
+    def __init__(self, scratch: _Scratch, history: bool) -> None:
         self.scratch = scratch
+        self.history = history
         self.dicts: dict[str, dict[str | None, int]] = {n: {None: 0} for n in DICT_FIELDS.values()}
         self.n = 0
         self.hash_bytes = 0
@@ -194,6 +211,9 @@ class _Encoder:
         self.scratch.append("key", key.astype(np.uint64))
         self.scratch.append("low", (digits & np.uint64(PHONE_LOW_MASK)).astype(np.uint32))
         self.scratch.append("decision", self._decision(col["reason"], col["can_send_sms"]))
+        if self.history:
+            valid_from = pc.fill_null(col[VALID_FROM].cast(pa.date32()).cast(pa.int32()), NULL_DATE)
+            self.scratch.append(VALID_FROM, valid_from.to_numpy())
 
         for name in ROW_FIELDS:
             arr = col[name]
@@ -285,23 +305,30 @@ class _Encoder:
 
 
 def _build_into(
-    out: Path, parquet_dir: Path, gold_version: int, index_id: str, batch_rows: int
+    out: Path,
+    parquet_dir: Path,
+    gold_version: int,
+    index_id: str,
+    batch_rows: int,
+    history: bool = False,
 ) -> dict[str, Any]:
+    """One build (Gold's rows, or with `history` its decision history) into the folder `out`."""
     import pyarrow.dataset as ds
 
     started = time.perf_counter()
+    what = "decision history export" if history else "Gold export"
     if not parquet_dir.exists():
-        raise IndexBuildError(f"Gold export {parquet_dir} does not exist")
+        raise IndexBuildError(f"{what} {parquet_dir} does not exist")
     # Low-cardinality string columns stay dictionary-encoded from Parquet to our codes: no
     # per-row strings are ever materialized for them.
     parquet = ds.ParquetFileFormat(read_options={"dictionary_columns": sorted(DICT_FIELDS)})
     dataset = ds.dataset(str(parquet_dir), format=parquet)
-    wanted = names(GOLD_DECISION)
+    wanted = names(GOLD_DECISION) + ([VALID_FROM] if history else [])
     missing = [c for c in wanted if c not in dataset.schema.names]
     if missing:
-        raise IndexBuildError(f"Gold export {parquet_dir} lacks columns {missing}")
+        raise IndexBuildError(f"{what} {parquet_dir} lacks columns {missing}")
     scratch = _Scratch(out / "scratch")
-    enc = _Encoder(scratch)
+    enc = _Encoder(scratch, history)
     try:
         # little readahead: pass 1 memory stays a few batches whatever the size of Gold
         batches = dataset.to_batches(
@@ -317,22 +344,29 @@ def _build_into(
     row_dtype = _row_dtype(enc, hash_plan)
 
     key = np.array(scratch.open("key", n))
-    low = np.array(scratch.open("low", n))
-    order = np.lexsort((low, key)) if n else np.zeros(0, dtype=np.int64)
+    # Within a 64-bit key: the low phone bits, then (history) the interval's first day.
+    low = np.array(scratch.open("low", n)).astype(np.uint64)
+    second = history_sub(low, np.array(scratch.open(VALID_FROM, n))) if history else low
+    order = np.lexsort((second, key)) if n else np.zeros(0, dtype=np.int64)
     key = key[order]
-    low = low[order]
+    second = second[order]
     if n > 1:
-        same = (key[1:] == key[:-1]) & (low[1:] == low[:-1])
+        same = (key[1:] == key[:-1]) & (second[1:] == second[:-1])
         if same.any():
             i = int(np.flatnonzero(same)[0])
+            pair = _pair_of(int(key[i]), int(second[i] >> np.uint64(32) if history else second[i]))
+            unique = f"{PAIR_KEY} and {VALID_FROM}" if history else f"PAIR_KEY {PAIR_KEY}"
             raise IndexBuildError(
-                f"Gold holds the pair {_pair_of(int(key[i]), int(low[i]))} more than once "
-                f"(PAIR_KEY {PAIR_KEY} must be unique); refusing to serve it"
+                f"{what} holds the pair {pair} more than once ({unique} must be unique); "
+                "refusing to serve it"
             )
     max_run = _max_run(key)
     np.save(out / "keys.npy", key)
-    np.save(out / "low.npy", low)
-    del key, low
+    if history:
+        np.save(out / "sub.npy", second)
+    else:
+        np.save(out / "low.npy", second.astype(np.uint32))
+    del key, second, low
     np.save(out / "decision.npy", np.asarray(scratch.open("decision", n))[order])
 
     if n == 0:  # an empty book is still a book: every pair is NOT_FOUND
@@ -371,7 +405,8 @@ def _build_into(
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 3),
         "source": str(parquet_dir),
-        "pairs": n,
+        "kind": "history" if history else "current",
+        "intervals" if history else "pairs": n,
         "reasons": enc.reasons,
         "key": {
             "account_shift": ACCOUNT_SHIFT,
@@ -388,7 +423,7 @@ def _build_into(
         "null_bool": NULL_BOOL,
     }
     shutil.rmtree(out / "scratch")
-    for name in ("keys.npy", "low.npy", "decision.npy", "rows.npy"):
+    for name in ("keys.npy", "sub.npy" if history else "low.npy", "decision.npy", "rows.npy"):
         with open(out / name, "rb+") as f:
             os.fsync(f.fileno())
     # The manifest goes last: a build directory with a manifest is a complete build.

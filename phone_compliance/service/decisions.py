@@ -103,6 +103,11 @@ class Decision(NamedTuple):
     deletion_file: str | None = None
     consent_file: str | None = None
     content_hash: str | None = None
+    # Asked as of a date (R14): that date, and the interval [valid_from, valid_to) the answer
+    # stood over (valid_to None: it still stands).
+    as_of: dt.date | None = None
+    valid_from: dt.date | None = None
+    valid_to: dt.date | None = None
 
     def __bool__(self) -> bool:
         raise TypeError("a Decision has no truth value; use decision.allowed")
@@ -158,15 +163,36 @@ class Decision(NamedTuple):
             "index_id": self.index_id,
             "pair": self.pair_fields(),
             "evidence": [e.to_dict() for e in self.evidence],
+            **(self._interval() if self.as_of is not None else {}),
+        }
+
+    def _interval(self) -> dict[str, Any]:
+        return {
+            "as_of": _iso(self.as_of),
+            "valid_from": _iso(self.valid_from),
+            "valid_to": _iso(self.valid_to),
         }
 
     def explain(self) -> str:
         """A few lines a compliance officer can read: the answer, why, and from which files."""
         verdict = "may be sent" if self.allowed else "must NOT be sent"
+        when = f" as of {_iso(self.as_of)}" if self.as_of is not None else ""
         lines = [
-            f"SMS to {self.phone_number} on account {self.account_number} {verdict}: {self.reason}",
+            f"SMS to {self.phone_number} on account {self.account_number}{when} {verdict}: "
+            f"{self.reason}",
         ]
-        if not self.found:
+        if self.as_of is not None and self.found:
+            until = _iso(self.valid_to) or "now"
+            lines.append(
+                f"  (R14: from the files dated on or before {_iso(self.as_of)}; this decision "
+                f"stood from {_iso(self.valid_from)} until {until})"
+            )
+        if not self.found and self.as_of is not None:
+            lines.append(
+                f"  No file dated on or before {_iso(self.as_of)} holds evidence of this pair "
+                "(R14, R10: NOT_FOUND)."
+            )
+        elif not self.found:
             lines.append("  Gold holds no such (account, phone) pair (R10: NOT_FOUND).")
         else:
             consent = {True: "Y", False: "N", None: "none on record (implicit)"}[

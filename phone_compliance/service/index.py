@@ -10,11 +10,15 @@ Layout (docs/serving-index.md says why)::
         low.npy     uint32[n]         # phone_digits & 0xFFFFFF: with keys.npy, the exact pair
         decision.npy uint8[n]         # index into DECISION_REASONS (0 = ALLOWED) from Gold
         rows.npy    record[n]         # packed per-pair Gold fields, dictionary codes for strings
+        history/                      # the decision history (R14), when built with one:
+          manifest.json, keys.npy, decision.npy, rows.npy   # as above, one row per interval
+          sub.npy   uint64[n]         # (phone_digits & 0xFFFFFF) << 32 | valid_from - INT32_MIN
 
 Account numbers (16 digits < 2**54) and phone digits (10 digits < 2**34) make an exact 88-bit
 key; the sorted 64-bit prefix is found with a binary search and the low 24 phone bits confirm it.
 Readers use numpy only (no pyarrow, no Spark): opening an index maps four files and reads a
-small JSON manifest.
+small JSON manifest. The history is sorted by key, then `sub`: a pair's intervals are
+consecutive and in date order, so the interval holding a day is one binary search away.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from phone_compliance import schema
-from phone_compliance.keys import normalize_account, normalize_phone
+from phone_compliance.keys import normalize_account, normalize_as_of, normalize_phone
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.schema import DECISION_REASONS, NOT_FOUND
 from phone_compliance.service.decisions import Decision
@@ -51,6 +55,10 @@ PHONE_LOW_BITS = 24
 PHONE_LOW_MASK = (1 << PHONE_LOW_BITS) - 1
 
 NULL_DATE = np.iinfo(np.int32).min  # days since 1970-01-01; this value means NULL
+HISTORY_DIR = "history"
+VALID_FROM = "valid_from"
+_DAY_BITS = 32
+_DAY_MASK = (1 << _DAY_BITS) - 1
 NULL_BOOL = -1  # tri-state booleans: -1 NULL, 0 FALSE, 1 TRUE
 
 # Row fields and how each is encoded; the builder writes them in this order.
@@ -74,6 +82,17 @@ ROW_FIELDS = schema.GOLD_PAIR_FIELDS
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 _REASON_CODE = {reason: code for code, reason in enumerate(DECISION_REASONS)}
 _U64 = np.uint64
+
+
+def history_sub(low: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """The history's second sort key: the low phone bits, then the day (int32 days since 1970,
+    offset to be unsigned), in one uint64."""
+    offset = days.astype(np.int64) - int(NULL_DATE)
+    return (low.astype(_U64) << _U64(_DAY_BITS)) | offset.astype(_U64)
+
+
+def _day_of(sub: int) -> dt.date:
+    return dt.date.fromordinal(_EPOCH_ORDINAL + (sub & _DAY_MASK) + int(NULL_DATE))
 
 
 class IndexNotFound(FileNotFoundError):
@@ -142,11 +161,15 @@ def _load(path: Path) -> np.ndarray:
 
 
 class DecisionIndex:
-    """One immutable build, memory-mapped: `decide`, `can_send_sms` and vectorized `lookup`.
+    """One immutable build, memory-mapped: `decide`, `can_send_sms` and vectorized `lookup`,
+    now or as of a date (R14, from the build's `history`).
 
     `DecisionIndex(path)` opens a build directory, or the build CURRENT names when `path` is an
     index directory. Thread-safe (read-only).
     """
+
+    _SECOND = "low.npy"  # what tells pairs of one 64-bit key apart
+    _COUNT = "pairs"  # the manifest's row count
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
@@ -164,10 +187,10 @@ class DecisionIndex:
             raise IndexFormatError(f"{path} is not a {FORMAT} v{FORMAT_VERSION} build")
         self.gold_version: int = int(self.manifest["gold_version"])
         self.index_id: str = self.manifest["index_id"]
-        self.n: int = int(self.manifest["pairs"])
+        self.n: int = int(self.manifest[self._COUNT])
         self.max_run: int = int(self.manifest["max_key_run"])
         self.keys = _load(path / "keys.npy")
-        self.low = _load(path / "low.npy")
+        self.low = _load(path / self._SECOND)
         self.decision = _load(path / "decision.npy")
         self.rows = _load(path / "rows.npy")
         if not (len(self.keys) == len(self.low) == len(self.decision) == len(self.rows) == self.n):
@@ -180,6 +203,8 @@ class DecisionIndex:
         qs = self.rows.dtype.fields["quality_score"][0] if self.n else np.dtype(np.int32)
         self._int_null = int(np.iinfo(qs).min)
         self._prepare_hot_path()
+        history = path / HISTORY_DIR
+        self.history = HistoryIndex(history) if (history / MANIFEST).is_file() else None
 
     def _prepare_hot_path(self) -> None:
         d = self.dictionaries
@@ -212,19 +237,53 @@ class DecisionIndex:
             i += 1
         return -1
 
-    def can_send_sms(self, account_number: str, phone_number: str) -> bool:
-        """R10 from Gold; raises InvalidKey (R11) when an input cannot be normalized."""
+    def can_send_sms(
+        self, account_number: str, phone_number: str, as_of: str | dt.date | None = None
+    ) -> bool:
+        """R10 from Gold (as of a date: R14); raises InvalidKey (R11) when an input cannot be
+        normalized."""
+        if as_of is not None:
+            return self.decide(account_number, phone_number, as_of).allowed
         i = self.find(normalize_account(account_number), normalize_phone(phone_number))
         return i >= 0 and self._decision_item(i) == 0
 
-    def decide(self, account_number: str, phone_number: str) -> Decision:
-        """R10 with reason, Gold fields, lineage and Gold version; InvalidKey (R11) on bad input."""
+    def decide(
+        self, account_number: str, phone_number: str, as_of: str | dt.date | None = None
+    ) -> Decision:
+        """R10 with reason, Gold fields, lineage and Gold version; InvalidKey (R11) on bad input.
+
+        With `as_of` (a date or `YYYY-MM-DD`), the decision the files dated on or before that day
+        give (R14), with the interval it stood over; IndexNotFound when the build has no history.
+        """
         account = normalize_account(account_number)
         phone = normalize_phone(phone_number)
+        if as_of is not None:
+            return self._decide_as_of(account, phone, normalize_as_of(as_of))
         i = self.find(account, phone)
         if i < 0:
             return Decision(account, phone, False, NOT_FOUND, self.gold_version, self.index_id)
         return self._decision_at(i, account, phone)
+
+    def _decide_as_of(self, account: str, phone: str, day: dt.date) -> Decision:
+        history = self.require_history()
+        i = history.find_as_of(account, phone, day)
+        if i < 0:
+            return Decision(
+                account, phone, False, NOT_FOUND, self.gold_version, self.index_id, as_of=day
+            )
+        valid_from, valid_to = history.interval(i)
+        return history._decision_at(i, account, phone)._replace(
+            as_of=day, valid_from=valid_from, valid_to=valid_to
+        )
+
+    def require_history(self) -> HistoryIndex:
+        """The build's decision history (R14), or IndexNotFound saying the build has none."""
+        if self.history is None:
+            raise IndexNotFound(
+                f"decision index build {self.path} has no decision history: as-of answers "
+                "(R14) need an index built with one"
+            )
+        return self.history
 
     def _decision_at(self, i: int, account: str, phone: str) -> Decision:
         code = self._decision_item(i)
@@ -326,7 +385,7 @@ class DecisionIndex:
                 raw = arr.reshape(-1).view(np.uint8)
                 int(raw[:: mmap.PAGESIZE].max())
                 touched += arr.nbytes
-        return touched
+        return touched + (self.history.warm() if self.history is not None else 0)
 
     def info(self) -> dict[str, Any]:
         """Manifest facts worth showing (Gold version, build time, pair counts)."""
@@ -339,6 +398,59 @@ class DecisionIndex:
             "reasons": m.get("reasons"),
             "path": str(self.path),
         }
+
+
+class HistoryIndex(DecisionIndex):
+    """The decision history of a build (R14): one row per interval, `low` holding `sub`
+    (`history_sub`), so that a pair's intervals are consecutive and in date order."""
+
+    _SECOND = "sub.npy"
+    _COUNT = "intervals"
+
+    def find_as_of(self, account: str, phone: str, day: dt.date) -> int:
+        """Row of the interval of a normalized pair holding `day`, or -1 (NOT_FOUND then)."""
+        digits = int(phone[2:])
+        key = _U64((int(account) << ACCOUNT_SHIFT) | (digits >> PHONE_LOW_BITS))
+        low = digits & PHONE_LOW_MASK
+        start, end = int(self._search(key)), int(self._search(key, "right"))
+        days = day.toordinal() - _EPOCH_ORDINAL - int(NULL_DATE)
+        target = _U64((low << _DAY_BITS) | days)
+        i = start + int(self.low[start:end].searchsorted(target, "right")) - 1
+        if i < start or self._low_item(i) >> _DAY_BITS != low:
+            return -1
+        return i
+
+    def interval(self, i: int) -> tuple[dt.date, dt.date | None]:
+        """[valid_from, valid_to) of row `i`: valid_to is the next interval's start, if any."""
+        sub = self._low_item(i)
+        following = i + 1 < self.n and self._keys_item(i + 1) == self._keys_item(i)
+        if following and self._low_item(i + 1) >> _DAY_BITS == sub >> _DAY_BITS:
+            return _day_of(sub), _day_of(self._low_item(i + 1))
+        return _day_of(sub), None
+
+    def lookup_at(self, accounts: np.ndarray, phones: np.ndarray, day: dt.date) -> np.ndarray:
+        """Rows (int64, -1 when absent) of the intervals holding `day`, for normalized pairs as
+        `lookup` takes them."""
+        accounts = np.asarray(accounts, dtype=np.uint64)
+        phones = np.asarray(phones, dtype=np.uint64)
+        key = (accounts << _U64(ACCOUNT_SHIFT)) | (phones >> _U64(PHONE_LOW_BITS))
+        low = phones & _U64(PHONE_LOW_MASK)
+        days = day.toordinal() - _EPOCH_ORDINAL - int(NULL_DATE)
+        target = (low << _U64(_DAY_BITS)) | _U64(days)
+        rows = np.full(len(key), -1, dtype=np.int64)
+        if self.n == 0 or len(key) == 0:
+            return rows
+        start = self.keys.searchsorted(key)
+        for step in range(self.max_run):  # the key's rows, in (low, valid_from) order
+            j = start + step
+            jj = np.minimum(j, self.n - 1)
+            same_key = (j < self.n) & (self.keys[jj] == key)
+            if not same_key.any():
+                break
+            sub = self.low[jj]
+            hit = same_key & ((sub >> _U64(_DAY_BITS)) == low) & (sub <= target)
+            rows[hit] = jj[hit]  # the last hit is the latest interval starting by `day`
+        return rows
 
 
 def _date(days: int) -> dt.date | None:

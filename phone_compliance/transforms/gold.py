@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -10,8 +12,9 @@ from phone_compliance import schema
 _HASHED = [c for c in schema.names(schema.GOLD_DECISION) if c != "content_hash"]
 
 
-def decisions(silver: DataFrame) -> DataFrame:
-    """R10 for every pair: the first failing reason in SPEC order, else ALLOWED."""
+def decisions(silver: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """R10 for every pair: the first failing reason in SPEC order, else ALLOWED (`keep`: more
+    columns of `silver` to carry along)."""
     not_client = F.coalesce(F.col("phone_source") != schema.CLIENT_SOURCE, F.lit(True))
     withdrawn = F.col("has_sms_consent") == F.lit(False)
     reason = (
@@ -25,7 +28,7 @@ def decisions(silver: DataFrame) -> DataFrame:
     )
     content = F.to_json(F.struct(*[F.col(c) for c in _HASHED]))
     return decided.withColumn("content_hash", F.sha2(content, 256)).select(
-        *schema.names(schema.GOLD_DECISION)
+        *schema.names(schema.GOLD_DECISION), *keep
     )
 
 

@@ -6,7 +6,7 @@ a max or min, so exact duplicate rows count once (R1.4) and read order never mat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 
 from pyspark.sql import Column, DataFrame
@@ -80,6 +80,7 @@ def enrollment_evidence(enrollment: DataFrame) -> DataFrame:
         F.lit(schema.ENROLLMENT.source_rank).alias("source_rank"),
         F.lit(False).alias("soft_deleted"),
         "source_file",
+        "file_date",
         "file_ts",
         *_ATTRIBUTES,
         F.lit(None).cast("string").alias("consent_flag"),
@@ -97,6 +98,7 @@ def snapshot_evidence(snapshot: DataFrame) -> DataFrame:
         F.lit(schema.SNAPSHOT.source_rank).alias("source_rank"),
         F.lit(False).alias("soft_deleted"),
         "source_file",
+        "file_date",
         "file_ts",
         *_ATTRIBUTES,
         "consent_flag",
@@ -114,6 +116,7 @@ def change_evidence(change: DataFrame) -> DataFrame:
         F.lit(schema.CHANGE.source_rank).alias("source_rank"),
         (F.col("soft_delete_flag") == "Y").alias("soft_deleted"),
         "source_file",
+        "file_date",
         "file_ts",
         *_ATTRIBUTES,
         "consent_flag",
@@ -163,8 +166,8 @@ def _date_of(key: Column, per_day: int) -> Column:
     return F.date_from_unix_date(F.floor(key / per_day).cast("int"))
 
 
-def _snapshot_literals(snapshots: Mapping[date, Sequence[str]]) -> tuple[Column, Column]:
-    """The snapshot dates (sorted) and a map from each date to its part files, as literals."""
+def snapshot_literals(snapshots: Mapping[date, Sequence[str]]) -> tuple[Column, Column]:
+    """R6: the snapshot dates (sorted) and a map from each date to its part files, as literals."""
     dates = sorted(snapshots)
     date_array = F.array(*[F.lit(d) for d in dates]) if dates else F.array().cast("array<date>")
     files = (
@@ -202,9 +205,10 @@ def _pair_as_text() -> dict[str, Column]:
 PAIR = ["account_key", "phone_key"]
 
 
-def pair_evidence(ev: DataFrame) -> DataFrame:
+def pair_evidence(ev: DataFrame, by: Sequence[str] = ()) -> DataFrame:
     """Per pair (R4), the evidence R5–R9 decide from, as a state that merges with another
-    (`merge_states`) exactly as if both batches of evidence had been read at once (R12).
+    (`merge_states`) exactly as if both batches of evidence had been read at once (R12). With
+    `by` (evidence columns, e.g. `file_date`), one state per pair and value of them.
 
     Each part is a max or a min: the best presence, latest row and consent observation, each a
     struct led by its order key (so the max of two states is the state of their union); the
@@ -223,7 +227,7 @@ def pair_evidence(ev: DataFrame) -> DataFrame:
     observed = F.col("consent_flag").isin("Y", "N")
     is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
     ev = ev.withColumns(_pair_as_longs())
-    best = ev.groupBy(*PAIR).agg(
+    best = ev.groupBy(*PAIR, *by).agg(
         F.max(F.when(present, _day_rank(F.col("evidence_date")))).alias("p_key"),
         F.max(F.when(present & is_snapshot, F.col("evidence_date"))).alias("last_in_snapshot"),
         F.max(_day_rank(F.col("evidence_date"))).alias("latest_key"),
@@ -237,24 +241,8 @@ def pair_evidence(ev: DataFrame) -> DataFrame:
         # R5: soft deletions dated on or after P; with no present evidence at all, all count.
         "is_soft_after_p": soft & (p.isNull() | (F.col("evidence_date") >= p)),
     }
-    # The pair table is small (one row per pair, ~400k at the reference load): broadcast it,
-    # keyed by a 64-bit hash of the pair (a map keyed by one long probes several times faster than
-    # one keyed by two). The pair itself is then compared by <= both ways, which Spark keeps out of
-    # the hash key: a hash collision can only add a row that this comparison drops.
-    pair_hash = F.xxhash64(*PAIR)
-    by_hash = best.select(
-        pair_hash.alias("_best_hash"),
-        *[F.col(c).alias(f"_best_{c}") for c in PAIR],
-        *[c for c in best.columns if c not in PAIR],
-    )
-    same_pair = [F.col("_hash") == F.col("_best_hash")] + [
-        cond
-        for c in PAIR
-        for cond in (F.col(c) <= F.col(f"_best_{c}"), F.col(c) >= F.col(f"_best_{c}"))
-    ]
     candidates = (
-        ev.withColumn("_hash", pair_hash)
-        .join(F.broadcast(by_hash), on=same_pair)
+        (ev.join(best, [*PAIR, *by]) if by else _join_by_pair(ev, best))
         .withColumns(flags)
         .filter(F.greatest(*[F.col(f) for f in flags]))
         .withColumn("row_text", _row_text())
@@ -263,7 +251,7 @@ def pair_evidence(ev: DataFrame) -> DataFrame:
     def kept(flag: str, key: str, *fields: str) -> Column:
         return F.when(F.col(flag), F.struct(F.col(key).alias("key"), *fields))
 
-    return candidates.groupBy(*PAIR, "last_in_snapshot").agg(
+    return candidates.groupBy(*PAIR, *by, "last_in_snapshot").agg(
         F.max(kept("is_presence", "p_key", "file_ts", "source_file")).alias("presence"),
         F.max(
             kept("is_latest", "latest_key", "file_ts", "row_text", *_ATTRIBUTES, "source_file")
@@ -279,7 +267,30 @@ def pair_evidence(ev: DataFrame) -> DataFrame:
     )
 
 
-def _p_of(presence: Column) -> Column:
+def _join_by_pair(ev: DataFrame, best: DataFrame) -> DataFrame:
+    """`ev` joined to its pair's row of `best` (one row per pair).
+
+    The pair table is small (one row per pair, ~400k at the reference load): broadcast it,
+    keyed by a 64-bit hash of the pair (a map keyed by one long probes several times faster than
+    one keyed by two). The pair itself is then compared by <= both ways, which Spark keeps out of
+    the hash key: a hash collision can only add a row that this comparison drops.
+    """
+    pair_hash = F.xxhash64(*PAIR)
+    by_hash = best.select(
+        pair_hash.alias("_best_hash"),
+        *[F.col(c).alias(f"_best_{c}") for c in PAIR],
+        *[c for c in best.columns if c not in PAIR],
+    )
+    same_pair = [F.col("_hash") == F.col("_best_hash")] + [
+        cond
+        for c in PAIR
+        for cond in (F.col(c) <= F.col(f"_best_{c}"), F.col(c) >= F.col(f"_best_{c}"))
+    ]
+    return ev.withColumn("_hash", pair_hash).join(F.broadcast(by_hash), on=same_pair)
+
+
+def p_of(presence: Column) -> Column:
+    """R5's P: the date of a state's best presence (NULL without one)."""
     return _date_of(presence["key"], _RANKS)
 
 
@@ -296,7 +307,7 @@ def merge_states(old: DataFrame, new: DataFrame) -> DataFrame:
         return F.greatest(F.col(f"o.{c}"), F.col(f"n.{c}")).alias(c)
 
     presence = F.greatest(F.col("o.presence"), F.col("n.presence"))
-    p = _p_of(presence)
+    p = p_of(presence)
     union = F.array_union(
         F.coalesce(F.col("o.soft_deletes"), F.col("n.soft_deletes")),
         F.coalesce(F.col("n.soft_deletes"), F.col("o.soft_deletes")),
@@ -313,21 +324,28 @@ def merge_states(old: DataFrame, new: DataFrame) -> DataFrame:
     )
 
 
-def finalize(state: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFrame:
+def absent_from(p: Column, last_in_snapshot: Column) -> Callable[[Column], Column]:
+    """R6: whether the pair whose latest presence date is `p` is missing from the snapshot of a
+    date: it is absent from every snapshot after P, and from the one on P unless it is in it."""
+    in_snapshot_on_p = F.coalesce(last_in_snapshot == p, F.lit(False))
+    return lambda d: (d > p) | ((d == p) & ~in_snapshot_on_p)
+
+
+def finalize(
+    state: DataFrame, snapshots: Mapping[date, Sequence[str]], as_of: str | None = None
+) -> DataFrame:
     """One row per pair (R4) with deletion (R5–R7), attributes (R8), consent (R9) and lineage (R12),
     from its `pair_evidence` state and the snapshots (R6: absences depend on every snapshot date).
 
     `snapshots` maps each snapshot date (a date with at least one readable NON-FIN-BDL file, R6) to
-    its file names.
+    its file names. With `as_of` (a date column of `state`, kept in the result), only the
+    snapshots dated on or before it count (R14).
     """
-    p = _p_of(F.col("presence"))
-    snapshot_dates, snapshot_files = _snapshot_literals(snapshots)
-    # R6: the pair is absent from every snapshot after P, and from the one on P unless it is in it.
-    in_snapshot_on_p = F.col("last_in_snapshot") == p
-
-    def absent(d: Column) -> Column:
-        return (d > p) | ((d == p) & ~F.coalesce(in_snapshot_on_p, F.lit(False)))
-
+    p = p_of(F.col("presence"))
+    snapshot_dates, snapshot_files = snapshot_literals(snapshots)
+    if as_of is not None:
+        snapshot_dates = F.filter(snapshot_dates, lambda d: d <= F.col(as_of))
+    absent = absent_from(p, F.col("last_in_snapshot"))
     soft_delete = F.array_min("soft_deletes")
     soft_date = soft_delete["evidence_date"]
     hard_date = F.array_min(F.filter(snapshot_dates, absent))
@@ -353,6 +371,7 @@ def finalize(state: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataF
         F.when(consent_flag == "Y", True).when(consent_flag == "N", False).alias("has_sms_consent"),
         _date_of(F.col("consent.key"), 2 * _RANKS * _DAYS).alias("sms_consent_updated_at"),
         F.col("consent.source_file").alias("consent_file"),
+        *([as_of] if as_of is not None else []),
     )
 
 

@@ -1,6 +1,7 @@
 """R12 through the graph: any split of the same files into runs, in any order, gives the Gold one
-run over all of them gives, judged by the reference model. Runs apply only what is new; a run
-with nothing new commits nothing; a changed re-delivery rebuilds and says why."""
+run over all of them gives, judged by the reference model, and the decision history (R14) one
+run gives, whose as-of answers the service gives as the model does. Runs apply only what is new;
+a run with nothing new commits nothing; a changed re-delivery rebuilds and says why."""
 
 from __future__ import annotations
 
@@ -18,19 +19,26 @@ from hypothesis import strategies as st
 
 from phone_compliance import schema
 from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.service import DecisionIndex
 from phone_compliance_tests import files as f
 from phone_compliance_tests import model
 from phone_compliance_tests.conftest import lake_settings
-from phone_compliance_tests.harness import failed_checks, run_pipeline
+from phone_compliance_tests.harness import failed_checks, history_in_memory, run_pipeline
 from phone_compliance_tests.integration.test_model_agreement import (
     changes,
     enrollments,
+    judge_dates,
     snapshots,
     write_history,
 )
 
 pytestmark = pytest.mark.slow
-DERIVED = ("silver/pair_evidence", "silver/pair_state", "gold/phone_consent")
+DERIVED = (
+    "silver/pair_evidence",
+    "silver/pair_state",
+    "gold/phone_consent",
+    "gold/decision_history",
+)
 BROKEN = gzip.compress(b"not|the|header\n")[:-4]  # a gzip cut short: the file is unreadable
 
 
@@ -46,6 +54,15 @@ def _gold(lake) -> dict[tuple[str, str], dict]:
         return {}
     rows = DeltaTable(uri).to_pyarrow_table().to_pylist()
     return {(r["account_number"], r["phone_number"]): r for r in rows}
+
+
+def _history(lake) -> dict[tuple[str, str], list[dict]]:
+    uri = Locations(lake).table("gold", "decision_history")
+    out: dict[tuple[str, str], list[dict]] = {}
+    if Path(uri).exists():
+        for r in DeltaTable(uri).to_pyarrow_table().to_pylist():
+            out.setdefault((r["account_number"], r["phone_number"]), []).append(r)
+    return {pair: sorted(rows, key=lambda r: r["valid_from"]) for pair, rows in out.items()}
 
 
 def _versions(lake) -> dict[str, int]:
@@ -112,6 +129,22 @@ def test_r12_any_split_of_the_files_into_runs_in_any_order_gives_the_gold_of_one
         assert set(got) == set(expected)
         for pair, want in expected.items():
             assert {k: got[pair][k] for k in want} == want, pair
+
+        # R14: the history the runs built is the one a single run builds, and the service's
+        # as-of answers from it are the model's over the files dated by then.
+        assert _history(lake) == history_in_memory(spark, str(in_force))
+        index = DecisionIndex(Locations(lake).index_dir) if got else None
+        for day in judge_dates({r.file_date for r in rows}):
+            then = model.decide(
+                [r for r in rows if r.file_date <= day], {s for s in snapshot_dates if s <= day}
+            )
+            for account, phone in got:
+                answer = index.decide(account, phone, day)
+                want = then.get((account, phone), {"reason": schema.NOT_FOUND})
+                assert answer.reason == want["reason"], (account, phone, day)
+                if answer.found:
+                    assert answer.deleted_at == want["deleted_at"], (account, phone, day)
+                    assert answer.has_sms_consent == want["has_sms_consent"]
 
         if files:  # nothing new: nothing is committed, and nothing after Bronze runs
             before = _versions(lake)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,7 +12,13 @@ from hypothesis import strategies as st
 
 from phone_compliance import schema
 from phone_compliance_tests import files as f
-from phone_compliance_tests.harness import decide_checked
+from phone_compliance_tests import model
+from phone_compliance_tests.harness import (
+    as_of,
+    decide_checked,
+    decide_in_memory,
+    history_in_memory,
+)
 
 ACCOUNTS = ("1111222233334444", "5555666677778888")
 PHONES = ("(212) 555-0123", "+1 646 555 0199")
@@ -66,3 +73,44 @@ def test_r4_to_r10_pipeline_agrees_with_model_on_random_histories(spark, snaps, 
         landing = Path(tmp)
         write_history(landing, snaps, enrolls, chgs)
         decide_checked(spark, landing)
+
+
+def judge_dates(file_dates: set[date]) -> list[date]:
+    """Every file date, the day before each, and a day after the last: the dates where an
+    as-of answer can change and those just short of it."""
+    if not file_dates:
+        return []
+    days = {d for fd in file_dates for d in (fd, fd - timedelta(days=1))}
+    return sorted(days | {max(file_dates) + timedelta(days=30)})
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(snaps=snapshots, enrolls=enrollments, chgs=changes)
+def test_r14_history_as_of_any_date_agrees_with_model_of_the_files_dated_by_then(
+    spark, snaps, enrolls, chgs
+):
+    """R14 on random histories: the interval holding a date is, field for field, what the
+    reference model decides from the files dated on or before it (none: NOT_FOUND); the last
+    interval is the pair's Gold row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        landing = Path(tmp)
+        write_history(landing, snaps, enrolls, chgs)
+        histories = history_in_memory(spark, str(landing))
+        current = decide_in_memory(spark, str(landing))
+        rows, snapshot_dates = model.rows_from_files(landing)
+    assert set(histories) == set(current)
+    for pair, intervals in histories.items():
+        last = {k: v for k, v in intervals[-1].items() if k not in ("valid_from", "valid_to")}
+        assert intervals[-1]["valid_to"] is None and last == current[pair], pair
+        assert all(a["valid_to"] == b["valid_from"] for a, b in itertools.pairwise(intervals))
+    for day in judge_dates({r.file_date for r in rows}):
+        expected = model.decide(
+            [r for r in rows if r.file_date <= day], {s for s in snapshot_dates if s <= day}
+        )
+        for pair, intervals in histories.items():
+            got = as_of(intervals, day)
+            if pair not in expected:
+                assert got is None, (pair, day)
+                continue
+            assert got is not None, (pair, day)
+            assert {k: got[k] for k in expected[pair]} == expected[pair], (pair, day)

@@ -227,7 +227,7 @@ def test_bronze_nearly_unique_columns_are_written_plain_and_none_with_min_max(sp
 def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
     f.small_history(Path(lake.landing))
     assert run_pipeline(lake).success
-    for layer in ("bronze", "silver", "gold"):
+    for layer in ("bronze", "silver", "gold", "history"):
         results = validation.validate(spark, layer, Locations(lake))
         assert results and not {n: v.rows for n, v in results.items() if v.rows}, layer
 
@@ -290,6 +290,13 @@ def test_definitions_load_and_the_graph_is_as_reviewed():
             "bronze/supplfwd_change",
             "silver/pair_state",
         ],
-        "serving/decision_index": ["gold/phone_consent"],
+        # R14: every pair's evidence, dated by file; after Gold, whose open intervals it equals.
+        "gold/decision_history": [
+            "bronze/enrollment",
+            "bronze/nonfin_snapshot",
+            "bronze/supplfwd_change",
+            "gold/phone_consent",
+        ],
+        "serving/decision_index": ["gold/decision_history", "gold/phone_consent"],
     }
     assert isinstance(defs.get_job_def("refresh_decisions"), dg.JobDefinition)

@@ -14,6 +14,7 @@ from datagen.synthetic_gold import gold_arrow_schema
 from phone_compliance.schema import (
     ALLOWED,
     CONSENT_WITHDRAWN,
+    DECISION_HISTORY,
     DELETED,
     GOLD_DECISION,
     HARD_DELETE,
@@ -150,10 +151,40 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-def write_gold(path: Path, rows: list[dict[str, Any]], *, parts: int = 2) -> Path:
-    """Write rows as a Spark-like directory of Parquet parts (plus _SUCCESS)."""
+# R14: a pair's intervals. Each CASES pair's Gold row stands from the snapshot of 2024-03-01 on,
+# but for the soft-deleted pair, live from its enrollment file until the change of 2024-03-15.
+FIRST_DAY = dt.date(2024, 1, 10)
+DELETED_PHONE = "+12125550104"
+LIVE_BEFORE_DELETION = gold_row(
+    ACCT,
+    DELETED_PHONE,
+    attributes_file=ENRL,
+    presence_file=ENRL,
+    latest_present_date=FIRST_DAY,
+    content_hash="cd" * 32,
+)
+
+
+def history_rows(gold: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The decision history behind the CASES Gold rows."""
+    out = []
+    for row in gold:
+        if row["phone_number"] == DELETED_PHONE and row["account_number"] == ACCT:
+            out.append(
+                {**LIVE_BEFORE_DELETION, "valid_from": FIRST_DAY, "valid_to": row["deleted_at"]}
+            )
+            out.append({**row, "valid_from": row["deleted_at"], "valid_to": None})
+        else:
+            out.append({**row, "valid_from": dt.date(2024, 3, 1), "valid_to": None})
+    return out
+
+
+def write_gold(
+    path: Path, rows: list[dict[str, Any]], *, parts: int = 2, table: Any = GOLD_DECISION
+) -> Path:
+    """Write rows (of Gold, or of `table`) as a Spark-like directory of Parquet parts."""
     path.mkdir(parents=True, exist_ok=True)
-    schema = gold_arrow_schema()
+    schema = gold_arrow_schema(table)
     for i in range(parts):
         chunk = rows[i::parts]
         table = pa.Table.from_pylist(chunk, schema=schema) if chunk else schema.empty_table()
@@ -173,9 +204,14 @@ def gold_dir(tmp_path: Path, gold_rows: list[dict[str, Any]]) -> Path:
 
 
 @pytest.fixture
-def index_dir(tmp_path: Path, gold_dir: Path) -> Path:
+def history_dir(tmp_path: Path, gold_rows: list[dict[str, Any]]) -> Path:
+    return write_gold(tmp_path / "history", history_rows(gold_rows), table=DECISION_HISTORY)
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path, gold_dir: Path, history_dir: Path) -> Path:
     target = tmp_path / "serving" / "decision_index"
-    build_index(gold_dir, target, GOLD_VERSION)
+    build_index(gold_dir, target, GOLD_VERSION, history_dir=history_dir)
     return target
 
 

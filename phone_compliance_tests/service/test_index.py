@@ -35,11 +35,21 @@ def test_index_layout_is_versioned_builds_behind_an_atomic_pointer(index_dir: Pa
         "low.npy",
         "decision.npy",
         "rows.npy",
+        "history",
+    }
+    assert {p.name for p in (build / "history").iterdir()} == {
+        "manifest.json",
+        "keys.npy",
+        "sub.npy",
+        "decision.npy",
+        "rows.npy",
     }
     manifest = json.loads((build / "manifest.json").read_text())
     assert manifest["gold_version"] == 3
     assert manifest["pairs"] == len(CASES)
     assert sum(manifest["reasons"].values()) == len(CASES)
+    history = json.loads((build / "history" / "manifest.json").read_text())
+    assert (history["kind"], history["intervals"]) == ("history", len(CASES) + 1)
     assert not [p for p in index_dir.iterdir() if p.name.startswith(".")]
 
 

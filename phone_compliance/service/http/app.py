@@ -182,13 +182,23 @@ def create_app(
                     "schema": {"type": "string"},
                     "example": EXAMPLE_PAIR["phone"],
                 },
+                {
+                    "name": "as_of",
+                    "in": "query",
+                    "required": False,
+                    "description": "YYYY-MM-DD: the decision the files dated on or before "
+                    "it give (R14); default: now",
+                    "schema": {"type": "string", "format": "date"},
+                },
             ],
             "security": [{"APIKeyHeader": []}],
         },
     )
     async def sms_permission(request: Request) -> JSONResponse:
         query = request.query_params
-        status, payload = single_lookup(live, query.get("account"), query.get("phone"))
+        status, payload = single_lookup(
+            live, query.get("account"), query.get("phone"), query.get("as_of")
+        )
         return JSONResponse(payload, status_code=status)
 
     @app.post(
@@ -202,11 +212,14 @@ def create_app(
     def sms_permission_batch(body: BatchIn) -> JSONResponse:
         errors: list[dict[str, Any]] = []
         for i, pair in enumerate(body.pairs):
-            errors += key_errors(pair.account, pair.phone, ("body", "pairs", i))
+            errors += key_errors(pair.account, pair.phone, ("body", "pairs", i), pair.as_of)
         if errors:
             return JSONResponse(unprocessable(errors), status_code=422)
         index = current_index()
-        decisions = [index.decide(p.account, p.phone).to_dict() for p in body.pairs]
+        try:
+            decisions = [index.decide(p.account, p.phone, p.as_of).to_dict() for p in body.pairs]
+        except IndexNotFound as e:  # as-of questions to a build without a history
+            raise HTTPException(status_code=503, detail=str(e)) from None
         return JSONResponse(
             {
                 "gold_version": index.gold_version,
@@ -245,19 +258,18 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def single_lookup(
-    live: LiveIndex, account: str | None, phone: str | None
+    live: LiveIndex, account: str | None, phone: str | None, as_of: str | None = None
 ) -> tuple[int, dict[str, Any]]:
     """GET /v1/sms-permission (the key already checked) as (status, JSON payload)."""
     if account is None or phone is None:
         return 422, unprocessable(missing_errors(("query",), account=account, phone=phone))
     try:
         index = live.current()
+        decision = index.decide(account, phone, as_of)
     except IndexNotFound as e:
         return 503, {"detail": str(e)}
-    try:
-        decision = index.decide(account, phone)
     except InvalidKey:
-        return 422, unprocessable(key_errors(account, phone, ("query",)))
+        return 422, unprocessable(key_errors(account, phone, ("query",), as_of))
     return 200, decision.to_dict()
 
 
@@ -277,7 +289,9 @@ class SingleLookupFastPath:
             await self.app(scope, receive, send)
             return
         query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        status, payload = single_lookup(self.live, query.get("account"), query.get("phone"))
+        status, payload = single_lookup(
+            self.live, query.get("account"), query.get("phone"), query.get("as_of")
+        )
         await send_json(send, status, payload)
 
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from phone_compliance.keys import InvalidKey, normalize_account, normalize_phone
+from phone_compliance.keys import InvalidKey, normalize_account, normalize_as_of, normalize_phone
 
 MAX_LISTED_ERRORS = 100
 
 # Which normalizer checks each input, and the rule it applies, stated without the value:
 # `InvalidKey`'s own message quotes the input (the CLI shows it to the person who typed it).
-INPUT_RULES: dict[str, tuple[Callable[[str], str], str]] = {
+INPUT_RULES: dict[str, tuple[Callable[[str], object], str]] = {
     "account": (normalize_account, "not 16 digits (R2)"),
     "phone": (
         normalize_phone,
         "not a US phone number: 10 digits (or 11 starting with 1) whose area code and exchange "
         "each start with 2-9 (R3)",
     ),
+    "as_of": (normalize_as_of, "not a date YYYY-MM-DD (R14)"),
 }
 
 
@@ -31,10 +32,15 @@ def error_item(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]
     return {"loc": list(loc), "msg": msg, "type": type_}
 
 
-def key_errors(account: str, phone: str, loc: Sequence[str | int]) -> list[dict[str, Any]]:
+def key_errors(
+    account: str, phone: str, loc: Sequence[str | int], as_of: str | None = None
+) -> list[dict[str, Any]]:
     """R11: an item per input that cannot be normalized, naming the field and the rule."""
     errors = []
-    for field, raw in (("account", account), ("phone", phone)):
+    given = {"account": account, "phone": phone, "as_of": as_of}
+    for field, raw in given.items():
+        if raw is None and field == "as_of":  # optional: without it, the answer now
+            continue
         normalize, rule = INPUT_RULES[field]
         try:
             normalize(raw)

@@ -56,6 +56,15 @@ class DecisionOut(BaseModel):
     index_id: str
     pair: PairOut | None = Field(description="The pair's Gold row; null when NOT_FOUND")
     evidence: list[EvidenceOut]
+    as_of: dt.date | None = Field(
+        None, description="Asked as of this day: only files dated on or before it count (R14)"
+    )
+    valid_from: dt.date | None = Field(
+        None, description="As of a day: the first file date the same decision stood on"
+    )
+    valid_to: dt.date | None = Field(
+        None, description="As of a day: the file date it stopped standing on (null: it stands)"
+    )
 
 
 class PairIn(BaseModel):
@@ -63,6 +72,12 @@ class PairIn(BaseModel):
 
     account: str = Field(description="16-digit account number (R2)")
     phone: str = Field(description="US phone number in any common format (R3)")
+    as_of: str | None = Field(
+        None,
+        description="YYYY-MM-DD: the decision the files dated on or before it give (R14); "
+        "default: now",
+        json_schema_extra={"format": "date"},
+    )
 
 
 class BatchIn(BaseModel):
