@@ -13,6 +13,7 @@ from phone_compliance.ingest.inspect import inspect_all
 from phone_compliance.ingest.landing import list_landing
 from phone_compliance.lakehouse import delta
 from phone_compliance.lakehouse.locations import Locations
+from phone_compliance.lakehouse.spark import session_conf
 from phone_compliance.pipeline.assets import ASSETS
 from phone_compliance.pipeline.checks import CHECKS
 from phone_compliance.pipeline.resources import resources_for
@@ -95,7 +96,9 @@ def history_in_memory(spark: SparkSession, landing: str) -> dict[tuple[str, str]
     each pair's intervals in date order."""
     ev, snapshots = evidence_in_memory(spark, landing)
     out: dict[tuple[str, str], list[dict]] = {}
-    for r in history.decision_history(ev, snapshots).collect():
+    with session_conf(spark, history.SPARK_CONF):
+        rows = history.decision_history(ev, snapshots).collect()
+    for r in rows:
         out.setdefault((r["account_number"], r["phone_number"]), []).append(r.asDict())
     return {pair: sorted(rows, key=lambda r: r["valid_from"]) for pair, rows in out.items()}
 

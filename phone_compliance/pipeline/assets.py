@@ -331,6 +331,7 @@ def decision_history(
             change_columns=("content_hash", history.VALID_TO),
             groups=schema.PAIR_KEY,
             complete=plan.snapshots_changed,
+            spark_conf=history.SPARK_CONF,
         )
     )
 

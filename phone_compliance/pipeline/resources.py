@@ -67,6 +67,8 @@ class TableRefresh:
     groups: Sequence[str] = ()
     # `rows` hold the whole table even in an incremental plan.
     complete: bool = False
+    # Session settings the write (which computes `rows`) needs.
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     def metadata(self) -> dict[str, Any]:
         """What Dagster shows: how the table caught up, why, and from which files."""
@@ -118,7 +120,8 @@ class DeltaIOManager(dg.IOManager):
                 return  # unchanged: no commit
             session = self.spark.spark_session
             before = delta_log.version(self.lakehouse, uri)
-            with session_conf(session, {COMMIT_NOTE: json.dumps(obj.plan.note(**obj.note))}):
+            note = {COMMIT_NOTE: json.dumps(obj.plan.note(**obj.note))}
+            with session_conf(session, {**obj.spark_conf, **note}):
                 self._refresh(obj, uri)
                 written = delta_log.version(self.lakehouse, uri) != before
                 if not written:  # no row changed: still record what the table now reflects

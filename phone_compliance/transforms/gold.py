@@ -12,9 +12,9 @@ from phone_compliance import schema
 _HASHED = [c for c in schema.names(schema.GOLD_DECISION) if c != "content_hash"]
 
 
-def decisions(silver: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
-    """R10 for every pair: the first failing reason in SPEC order, else ALLOWED (`keep`: more
-    columns of `silver` to carry along)."""
+def reasons(silver: DataFrame) -> DataFrame:
+    """R10 for every pair: `reason`, the first failing condition in SPEC order, else ALLOWED, and
+    `can_send_sms`, beside Silver's columns."""
     not_client = F.coalesce(F.col("phone_source") != schema.CLIENT_SOURCE, F.lit(True))
     withdrawn = F.col("has_sms_consent") == F.lit(False)
     reason = (
@@ -23,13 +23,20 @@ def decisions(silver: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
         .when(withdrawn, schema.CONSENT_WITHDRAWN)
         .otherwise(schema.ALLOWED)
     )
-    decided = silver.withColumns(
-        {"reason": reason, "can_send_sms": reason == F.lit(schema.ALLOWED)}
-    )
+    return silver.withColumns({"reason": reason, "can_send_sms": reason == F.lit(schema.ALLOWED)})
+
+
+def with_content_hash(decided: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """Gold's columns of `reasons`' rows, with the hash of their content (and `keep`)."""
     content = F.to_json(F.struct(*[F.col(c) for c in _HASHED]))
     return decided.withColumn("content_hash", F.sha2(content, 256)).select(
         *schema.names(schema.GOLD_DECISION), *keep
     )
+
+
+def decisions(silver: DataFrame) -> DataFrame:
+    """Gold: R10 for every Silver pair, with its content hash."""
+    return with_content_hash(reasons(silver))
 
 
 def changed(proposed: DataFrame, published: DataFrame) -> DataFrame:

@@ -6,8 +6,9 @@ a max or min, so exact duplicate rows count once (R1.4) and read order never mat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from bisect import bisect_left, bisect_right
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -18,7 +19,7 @@ _ATTRIBUTES = schema.names(schema.ATTRIBUTES)
 
 
 def _row_parts(record_id: str, soft_delete_flag: Column | None = None) -> list[Column]:
-    """The delivered fields, beside the attributes, that `_row_text` rebuilds a row from."""
+    """The delivered fields, beside the attributes, that `row_text` rebuilds a row from."""
     return [
         F.col(record_id).alias("record_id"),
         "consumer_type",
@@ -53,7 +54,7 @@ def _delivered_field(family: schema.Family, column: str) -> Column:
     return by_column[column]
 
 
-def _row_text() -> Column:
+def row_text() -> Column:
     """R8's last tie-break: the delivered row in its family's column order, personal fields blank.
 
     Accepted fields are stored trimmed and dates strictly `YYYY-MM-DD`, so the text is rebuilt
@@ -166,18 +167,6 @@ def _date_of(key: Column, per_day: int) -> Column:
     return F.date_from_unix_date(F.floor(key / per_day).cast("int"))
 
 
-def snapshot_literals(snapshots: Mapping[date, Sequence[str]]) -> tuple[Column, Column]:
-    """R6: the snapshot dates (sorted) and a map from each date to its part files, as literals."""
-    dates = sorted(snapshots)
-    date_array = F.array(*[F.lit(d) for d in dates]) if dates else F.array().cast("array<date>")
-    files = (
-        F.create_map(*[x for d in dates for x in (F.lit(d), F.lit(",".join(sorted(snapshots[d]))))])
-        if dates
-        else F.create_map().cast("map<date,string>")
-    )
-    return date_array, files
-
-
 # R2/R3: an accepted account is 16 digits and an accepted phone `+1` and ten digits, so each is
 # exactly one long. Both phases group and probe on two longs rather than two strings: fixed-width
 # keys, which Spark's hash aggregate and join handle several times faster.
@@ -188,7 +177,7 @@ def _as_long(column: str) -> Column:
     return F.coalesce(F.col(column).try_cast("long"), F.raise_error(bad))
 
 
-def _pair_as_longs() -> dict[str, Column]:
+def pair_as_longs() -> dict[str, Column]:
     return {
         "account_key": _as_long("account_number"),
         "phone_key": _as_long("phone_number"),  # the `+` reads as a sign
@@ -205,10 +194,41 @@ def _pair_as_text() -> dict[str, Column]:
 PAIR = ["account_key", "phone_key"]
 
 
-def pair_evidence(ev: DataFrame, by: Sequence[str] = ()) -> DataFrame:
+def evidence_parts(row_text: Column) -> dict[str, Column]:
+    """Each evidence row as a state of its own: the parts a `pair_evidence` state keeps the max
+    of (NULL where the row is no such evidence), and `soft_delete` for a *soft-deleted* row."""
+    soft = F.col("soft_deleted")
+    present = ~soft
+    day_rank = _day_rank(F.col("evidence_date"))
+    is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
+    observed = F.col("consent_flag").isin("Y", "N")
+    return {
+        "last_in_snapshot": F.when(present & is_snapshot, F.col("evidence_date")),
+        "presence": F.when(present, F.struct(day_rank.alias("key"), "file_ts", "source_file")),
+        "latest": F.struct(
+            day_rank.alias("key"),
+            "file_ts",
+            row_text.alias("row_text"),
+            *_ATTRIBUTES,
+            "source_file",
+        ),
+        "consent": F.when(
+            observed,
+            F.struct(
+                _consent_key().alias("key"),
+                "file_ts",
+                row_text.alias("row_text"),
+                "consent_flag",
+                "source_file",
+            ),
+        ),
+        "soft_delete": F.when(soft, F.struct("evidence_date", "source_file")),
+    }
+
+
+def pair_evidence(ev: DataFrame) -> DataFrame:
     """Per pair (R4), the evidence R5–R9 decide from, as a state that merges with another
-    (`merge_states`) exactly as if both batches of evidence had been read at once (R12). With
-    `by` (evidence columns, e.g. `file_date`), one state per pair and value of them.
+    (`merge_states`) exactly as if both batches of evidence had been read at once (R12).
 
     Each part is a max or a min: the best presence, latest row and consent observation, each a
     struct led by its order key (so the max of two states is the state of their union); the
@@ -226,8 +246,8 @@ def pair_evidence(ev: DataFrame, by: Sequence[str] = ()) -> DataFrame:
     present = ~soft
     observed = F.col("consent_flag").isin("Y", "N")
     is_snapshot = F.col("source_rank") == schema.SNAPSHOT.source_rank
-    ev = ev.withColumns(_pair_as_longs())
-    best = ev.groupBy(*PAIR, *by).agg(
+    ev = ev.withColumns(pair_as_longs())
+    best = ev.groupBy(*PAIR).agg(
         F.max(F.when(present, _day_rank(F.col("evidence_date")))).alias("p_key"),
         F.max(F.when(present & is_snapshot, F.col("evidence_date"))).alias("last_in_snapshot"),
         F.max(_day_rank(F.col("evidence_date"))).alias("latest_key"),
@@ -242,28 +262,24 @@ def pair_evidence(ev: DataFrame, by: Sequence[str] = ()) -> DataFrame:
         "is_soft_after_p": soft & (p.isNull() | (F.col("evidence_date") >= p)),
     }
     candidates = (
-        (ev.join(best, [*PAIR, *by]) if by else _join_by_pair(ev, best))
+        _join_by_pair(ev, best)
         .withColumns(flags)
         .filter(F.greatest(*[F.col(f) for f in flags]))
-        .withColumn("row_text", _row_text())
+        .withColumn("row_text", row_text())
     )
-
-    def kept(flag: str, key: str, *fields: str) -> Column:
-        return F.when(F.col(flag), F.struct(F.col(key).alias("key"), *fields))
-
-    return candidates.groupBy(*PAIR, *by, "last_in_snapshot").agg(
-        F.max(kept("is_presence", "p_key", "file_ts", "source_file")).alias("presence"),
-        F.max(
-            kept("is_latest", "latest_key", "file_ts", "row_text", *_ATTRIBUTES, "source_file")
-        ).alias("latest"),
-        F.max(
-            kept("is_consent", "consent_key", "file_ts", "row_text", "consent_flag", "source_file")
-        ).alias("consent"),
-        F.array_sort(
-            F.collect_set(
-                F.when(F.col("is_soft_after_p"), F.struct("evidence_date", "source_file"))
+    parts = evidence_parts(F.col("row_text"))
+    return candidates.groupBy(*PAIR, "last_in_snapshot").agg(
+        *[
+            F.max(F.when(F.col(flag), parts[part])).alias(part)
+            for flag, part in (
+                ("is_presence", "presence"),
+                ("is_latest", "latest"),
+                ("is_consent", "consent"),
             )
-        ).alias("soft_deletes"),
+        ],
+        F.array_sort(F.collect_set(F.when(F.col("is_soft_after_p"), parts["soft_delete"]))).alias(
+            "soft_deletes"
+        ),
     )
 
 
@@ -324,36 +340,85 @@ def merge_states(old: DataFrame, new: DataFrame) -> DataFrame:
     )
 
 
-def absent_from(p: Column, last_in_snapshot: Column) -> Callable[[Column], Column]:
-    """R6: whether the pair whose latest presence date is `p` is missing from the snapshot of a
-    date: it is absent from every snapshot after P, and from the one on P unless it is in it."""
+_NEXT = ("on_or_after", "on_or_after_files", "after", "after_files")
+_NEXT_TYPES = ("DATE", "STRING", "DATE", "STRING")
+
+
+def with_next_snapshots(
+    df: DataFrame, day: Column, prefix: str, snapshots: Mapping[date, Sequence[str]]
+) -> DataFrame:
+    """`df` with, for the date `day`, the first snapshot dated on or after it and the first dated
+    after it, with their files (`<prefix>on_or_after`, `<prefix>after`, `…_files`; NULL when
+    there is none). A broadcast join with a table of one row per day over the snapshots' span:
+    a hash lookup per row, where searching the snapshot dates would scan them all."""
+    dates = sorted(snapshots)
+    names = [f"{prefix}{c}" for c in _NEXT]
+    if not dates:
+        return df.withColumns(
+            {n: F.lit(None).cast(t) for n, t in zip(names, _NEXT_TYPES, strict=True)}
+        )
+    files = {d: ",".join(sorted(snapshots[d])) for d in dates}
+    rows = []
+    for offset in range((dates[-1] - dates[0]).days + 1):
+        today = dates[0] + timedelta(days=offset)
+        on, after = bisect_left(dates, today), bisect_right(dates, today)
+        on_day = dates[on] if on < len(dates) else None
+        after_day = dates[after] if after < len(dates) else None
+        rows.append((today, on_day, files.get(on_day), after_day, files.get(after_day)))
+    key = f"{prefix}day"
+    calendar = df.sparkSession.createDataFrame(
+        rows,
+        ", ".join([f"{key} DATE", *[f"{n} {t}" for n, t in zip(names, _NEXT_TYPES, strict=True)]]),
+    )
+    joined = df.join(F.broadcast(calendar), day == F.col(key), "left").drop(key)
+    # Before the first snapshot, the first one is next; after the last, none.
+    first, first_files = F.lit(dates[0]), F.lit(files[dates[0]])
+    early = day < first
+    return joined.withColumns(
+        {
+            n: F.coalesce(F.col(n), F.when(early, first_files if n.endswith("_files") else first))
+            for n in names
+        }
+    )
+
+
+def first_absence(p: Column, last_in_snapshot: Column, prefix: str) -> tuple[Column, Column]:
+    """R6: the first snapshot the pair whose latest presence date is `p` is missing from, and its
+    files, from the columns `with_next_snapshots` added for `p`: the snapshot on P unless the pair
+    is in it, else the first after P (every snapshot after P misses it)."""
     in_snapshot_on_p = F.coalesce(last_in_snapshot == p, F.lit(False))
-    return lambda d: (d > p) | ((d == p) & ~in_snapshot_on_p)
+    on_p = (F.col(f"{prefix}on_or_after") == p) & ~in_snapshot_on_p
+    return (
+        F.when(on_p, p).otherwise(F.col(f"{prefix}after")),
+        F.when(on_p, F.col(f"{prefix}on_or_after_files")).otherwise(F.col(f"{prefix}after_files")),
+    )
 
 
 def finalize(
-    state: DataFrame, snapshots: Mapping[date, Sequence[str]], as_of: str | None = None
+    state: DataFrame,
+    snapshots: Mapping[date, Sequence[str]],
+    as_of: str | None = None,
+    keep: Sequence[str] = (),
 ) -> DataFrame:
     """One row per pair (R4) with deletion (R5–R7), attributes (R8), consent (R9) and lineage (R12),
     from its `pair_evidence` state and the snapshots (R6: absences depend on every snapshot date).
 
     `snapshots` maps each snapshot date (a date with at least one readable NON-FIN-BDL file, R6) to
-    its file names. With `as_of` (a date column of `state`, kept in the result), only the
-    snapshots dated on or before it count (R14).
+    its file names. With `as_of` (a date column of `state`), only the snapshots dated on or
+    before it count (R14). `keep`: more columns of `state` to carry along.
     """
     p = p_of(F.col("presence"))
-    snapshot_dates, snapshot_files = snapshot_literals(snapshots)
+    state = with_next_snapshots(state, p, "_p_", snapshots)
+    hard_date, hard_files = first_absence(p, F.col("last_in_snapshot"), "_p_")
     if as_of is not None:
-        snapshot_dates = F.filter(snapshot_dates, lambda d: d <= F.col(as_of))
-    absent = absent_from(p, F.col("last_in_snapshot"))
+        hard_date = F.when(hard_date <= F.col(as_of), hard_date)
     soft_delete = F.array_min("soft_deletes")
     soft_date = soft_delete["evidence_date"]
-    hard_date = F.array_min(F.filter(snapshot_dates, absent))
     is_deleted = soft_date.isNotNull() | hard_date.isNotNull()
     # R7: the earliest deletion evidence on or after P; a soft delete wins a same-day tie.
     soft_first = soft_date.isNotNull() & (hard_date.isNull() | (soft_date <= hard_date))
     deletion_file = F.when(soft_first, soft_delete["source_file"]).when(
-        hard_date.isNotNull(), F.element_at(snapshot_files, hard_date)
+        hard_date.isNotNull(), hard_files
     )
     consent_flag = F.col("consent.consent_flag")
     return state.select(
@@ -371,7 +436,7 @@ def finalize(
         F.when(consent_flag == "Y", True).when(consent_flag == "N", False).alias("has_sms_consent"),
         _date_of(F.col("consent.key"), 2 * _RANKS * _DAYS).alias("sms_consent_updated_at"),
         F.col("consent.source_file").alias("consent_file"),
-        *([as_of] if as_of is not None else []),
+        *keep,
     )
 
 
@@ -382,4 +447,4 @@ def reconcile(ev: DataFrame, snapshots: Mapping[date, Sequence[str]]) -> DataFra
 
 def of_pairs(state: DataFrame, ev: DataFrame) -> DataFrame:
     """The rows of `state` of the pairs `ev` (evidence) concerns."""
-    return state.join(ev.select(*_pair_as_longs().values()).toDF(*PAIR), PAIR, "semi")
+    return state.join(ev.select(*pair_as_longs().values()).toDF(*PAIR), PAIR, "semi")

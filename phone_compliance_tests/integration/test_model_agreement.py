@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from phone_compliance import schema
+from phone_compliance.transforms import history
 from phone_compliance_tests import files as f
 from phone_compliance_tests import model
 from phone_compliance_tests.harness import (
@@ -89,9 +90,10 @@ def judge_dates(file_dates: set[date]) -> list[date]:
 def test_r14_history_as_of_any_date_agrees_with_model_of_the_files_dated_by_then(
     spark, snaps, enrolls, chgs
 ):
-    """R14 on random histories: the interval holding a date is, field for field, what the
-    reference model decides from the files dated on or before it (none: NOT_FOUND); the last
-    interval is the pair's Gold row."""
+    """R14 on random histories: the interval holding a date has the decision, and the facts it
+    rests on, that the reference model decides from the files dated on or before it (none:
+    NOT_FOUND), and on its first day every field the model decides; the last interval has Gold's
+    decision; intervals follow one another and each starts with a change."""
     with tempfile.TemporaryDirectory() as tmp:
         landing = Path(tmp)
         write_history(landing, snaps, enrolls, chgs)
@@ -100,9 +102,11 @@ def test_r14_history_as_of_any_date_agrees_with_model_of_the_files_dated_by_then
         rows, snapshot_dates = model.rows_from_files(landing)
     assert set(histories) == set(current)
     for pair, intervals in histories.items():
-        last = {k: v for k, v in intervals[-1].items() if k not in ("valid_from", "valid_to")}
-        assert intervals[-1]["valid_to"] is None and last == current[pair], pair
-        assert all(a["valid_to"] == b["valid_from"] for a, b in itertools.pairwise(intervals))
+        assert intervals[-1]["valid_to"] is None, pair
+        assert _decision(intervals[-1]) == _decision(current[pair]), pair
+        for before, after in itertools.pairwise(intervals):
+            assert before["valid_to"] == after["valid_from"], pair
+            assert _decision(before) != _decision(after), pair
     for day in judge_dates({r.file_date for r in rows}):
         expected = model.decide(
             [r for r in rows if r.file_date <= day], {s for s in snapshot_dates if s <= day}
@@ -113,4 +117,10 @@ def test_r14_history_as_of_any_date_agrees_with_model_of_the_files_dated_by_then
                 assert got is None, (pair, day)
                 continue
             assert got is not None, (pair, day)
-            assert {k: got[k] for k in expected[pair]} == expected[pair], (pair, day)
+            assert _decision(got) == _decision(expected[pair]), (pair, day)
+            if got["valid_from"] == day:
+                assert {k: got[k] for k in expected[pair]} == expected[pair], (pair, day)
+
+
+def _decision(row: dict) -> dict:
+    return {k: row[k] for k in history.DECISION}

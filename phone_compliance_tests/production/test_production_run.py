@@ -52,6 +52,7 @@ HEAVY_STEPS = {
     "silver__pair_evidence",
     "silver__pair_state",
     "gold__phone_consent",
+    "gold__decision_history",
 }
 
 
