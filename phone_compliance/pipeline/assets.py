@@ -298,8 +298,8 @@ def phone_consent(
     pool=WAREHOUSE_POOL,
     output_required=False,
     description="R14: per pair, the intervals [valid_from, valid_to) of file dates over which its "
-    "decision as of a date (from the files dated on or before it) stays the same, each with its "
-    "Gold row and deciding files; the open interval is the pair's Gold row.",
+    "decision as of a date (from the files dated on or before it) stays the same, each with the "
+    "Gold row and deciding files of its first day; the open interval has the pair's Gold decision.",
 )
 def decision_history(
     context: dg.AssetExecutionContext,
