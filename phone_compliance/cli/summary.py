@@ -73,7 +73,7 @@ def print_summary(result: dg.ExecuteInProcessResult, locations: Locations, elaps
             f"  FAILED {c.asset_check_key.to_user_string()} ({c.severity.value})"
             f"{': ' + c.description if c.description else ''}"
         )
-    print("\nask a decision: uv run phone-compliance check ACCOUNT PHONE\n")
+    print("\nask a decision: uv run phone-compliance check ACCOUNT PHONE [--as-of YYYY-MM-DD]\n")
 
 
 def _print_examples(locations: Locations, gold_uri: str) -> None:
