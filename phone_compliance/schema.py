@@ -392,6 +392,23 @@ DECISION_HISTORY: Schema = (
     ("valid_to", "DATE"),
 )
 
+# Gold `decision_changes` (R14, system time): one row per pair a Gold publication changed, read
+# from Gold's Change Data Feed: the decision before (NULL: the pair was new) and after (NULL: it
+# left Gold), which Gold version published it when, in which run, applying which file versions.
+DECISION_CHANGES: Schema = (
+    ("account_number", "STRING"),
+    ("phone_number", "STRING"),
+    ("change", "STRING"),  # insert | update | delete
+    ("old_can_send_sms", "BOOLEAN"),
+    ("old_reason", "STRING"),
+    ("new_can_send_sms", "BOOLEAN"),
+    ("new_reason", "STRING"),
+    ("gold_version", "BIGINT"),
+    ("published_at", "TIMESTAMP"),
+    ("run_id", "STRING"),
+    ("run_files", "ARRAY<STRING>"),
+)
+
 # Every table by its path under the warehouse (and its Dagster asset key).
 TABLES: dict[str, Schema] = {
     **{f"bronze/{name}": table for name, table in BRONZE_SCHEMAS.items()},
@@ -401,6 +418,7 @@ TABLES: dict[str, Schema] = {
     "silver/pair_state": SILVER_PAIR,
     "gold/phone_consent": GOLD_DECISION,
     "gold/decision_history": DECISION_HISTORY,
+    "gold/decision_changes": DECISION_CHANGES,
 }
 
 

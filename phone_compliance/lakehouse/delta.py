@@ -86,6 +86,17 @@ def read(spark: SparkSession, uri: str, table_schema: schema.Schema | None = Non
     return spark.createDataFrame([], StructType.fromDDL(schema.ddl(table_schema)))
 
 
+def change_feed(spark: SparkSession, uri: str, first: int, last: int) -> DataFrame:
+    """The table's Change Data Feed from version `first` to `last`, both included."""
+    return (
+        spark.read.format("delta")
+        .option("readChangeFeed", "true")
+        .option("startingVersion", first)
+        .option("endingVersion", last)
+        .load(uri)
+    )
+
+
 def overwrite(df: DataFrame, uri: str) -> None:
     """Replace the whole table (schema included) in one commit."""
     with concurrent_writes(uri), _timed("overwrote", uri):

@@ -85,6 +85,19 @@ def last_commit_note(locations: Locations, uri: str, key: str, within: int = 50)
     return {}
 
 
+def commit_notes(locations: Locations, uri: str, after: int) -> dict[int, dict[str, Any]]:
+    """The JSON note (user metadata) of each commit of the table after version `after`, by
+    version ({} for a commit without one); {} when the table does not exist."""
+    table = _table(locations, uri)
+    if table is None or table.version() <= after:
+        return {}
+    return {
+        commit["version"]: json.loads(commit.get("userMetadata") or "{}")
+        for commit in table.history(table.version() - after)
+        if commit["version"] > after
+    }
+
+
 def rows_per_file(locations: Locations, uri: str) -> dict[str, int] | None:
     """Rows stored per delivered file in a table partitioned by `source_file` (Bronze snapshots),
     summed from the row counts Delta records for every data file. None when the table is not

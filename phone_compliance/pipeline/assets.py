@@ -15,7 +15,7 @@ from phone_compliance import schema
 from phone_compliance.ingest.batch import ingest
 from phone_compliance.ingest.ledger import ledger_version
 from phone_compliance.ingest.ssn_key import ssn_hash_key
-from phone_compliance.lakehouse import delta
+from phone_compliance.lakehouse import delta, delta_log
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline import progress
 from phone_compliance.pipeline.resources import (
@@ -24,7 +24,7 @@ from phone_compliance.pipeline.resources import (
     TableRefresh,
     table_metadata,
 )
-from phone_compliance.transforms import gold, history, silver
+from phone_compliance.transforms import changes, gold, history, silver
 from phone_compliance.transforms.plan import FULL, INCREMENTAL, Plan
 
 KINDS = {"spark", "delta"}
@@ -41,8 +41,14 @@ PAIR_EVIDENCE_KEY = dg.AssetKey([SILVER, "pair_evidence"])
 PAIR_STATE_KEY = dg.AssetKey([SILVER, "pair_state"])
 PHONE_CONSENT_KEY = dg.AssetKey([GOLD, "phone_consent"])
 DECISION_HISTORY_KEY = dg.AssetKey([GOLD, "decision_history"])
-# The key of Gold's commit note naming the latest snapshot date it was published with (R13).
+DECISION_CHANGES_KEY = dg.AssetKey([GOLD, "decision_changes"])
+# The keys of Gold's commit note: the latest snapshot date it was published with (R13), and the
+# run that published it, applying which file versions (R14's publication history).
 SNAPSHOTS_THROUGH = "snapshots_through"
+RUN_ID = "run_id"
+FILES = "files"
+# The key of decision_changes' commit note: the Gold version it has read the change feed to.
+GOLD_VERSION = "gold_version"
 
 _FAMILY_KEYS = {
     schema.ENROLLMENT.name: ENROLLMENT_KEY,
@@ -272,7 +278,8 @@ def phone_consent(
             schema.PAIR_KEY,
             schema.GOLD_DECISION,
             change_columns=("content_hash",),
-            note={SNAPSHOTS_THROUGH: through},
+            # decision_changes reads who published each Gold version, applying what.
+            note={SNAPSHOTS_THROUGH: through, RUN_ID: context.run.run_id, FILES: plan.files},
         ),
         # One number per reason, so that the UI's Plots tab charts each run over run.
         metadata={
@@ -336,4 +343,58 @@ def decision_history(
     )
 
 
-ASSETS = [bronze_ingest, pair_evidence, pair_state, phone_consent, decision_history]
+@dg.asset(
+    key=DECISION_CHANGES_KEY,
+    deps=[PHONE_CONSENT_KEY],
+    kinds=KINDS,
+    group_name=GOLD,
+    pool=WAREHOUSE_POOL,
+    output_required=False,
+    description="R14, system time: one row per pair each Gold publication changed (from Gold's "
+    "Change Data Feed): the decision and reason before and after, the Gold version, when it was "
+    "published, by which run, applying which file versions. Append-only.",
+)
+def decision_changes(
+    context: dg.AssetExecutionContext,
+    spark: SparkResource,
+    lakehouse: dg.ResourceParam[Locations],
+    remote_execution: dg.ResourceParam[object],
+) -> Iterator[dg.Output]:
+    """Appends the changes of the Gold versions published since the last one it read."""
+    uri = lakehouse.table_of(DECISION_CHANGES_KEY.path)
+    gold_uri = lakehouse.table_of(PHONE_CONSENT_KEY.path)
+    read = delta_log.last_commit_note(lakehouse, uri, GOLD_VERSION).get(GOLD_VERSION, -1)
+    notes = delta_log.commit_notes(lakehouse, gold_uri, after=read)
+    if not notes:
+        context.log.info(f"no Gold version after {read}: nothing to record")
+        return
+    last = max(notes)
+    publications = spark.spark_session.createDataFrame(
+        [(v, n.get(RUN_ID), list(n.get(FILES, []))) for v, n in notes.items()],
+        schema.ddl(changes.PUBLICATION),
+    )
+    feed = delta.change_feed(spark.spark_session, gold_uri, read + 1, last)
+    rows = changes.decision_changes(feed, publications)
+    why = f"Gold versions {read + 1}–{last}"
+    plan = Plan(INCREMENTAL if read >= 0 else FULL, why, ledger_version(lakehouse))
+    yield dg.Output(
+        TableRefresh(
+            rows,
+            plan,
+            (*schema.PAIR_KEY, GOLD_VERSION),
+            schema.DECISION_CHANGES,
+            append=True,
+            note={GOLD_VERSION: last},
+        ),
+        metadata={"gold_versions": why, "publications": len(notes)},
+    )
+
+
+ASSETS = [
+    bronze_ingest,
+    pair_evidence,
+    pair_state,
+    phone_consent,
+    decision_history,
+    decision_changes,
+]

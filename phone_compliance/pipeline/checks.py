@@ -12,6 +12,7 @@ from phone_compliance.lakehouse import delta, delta_log
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.pipeline.assets import (
     CHANGE_KEY,
+    DECISION_CHANGES_KEY,
     DECISION_HISTORY_KEY,
     ENROLLMENT_KEY,
     LEDGER_KEY,
@@ -335,4 +336,5 @@ CHECKS = [
     _sql_checks("silver", PAIR_STATE_KEY, blocking=True),
     _sql_checks("gold", PHONE_CONSENT_KEY, blocking=False),
     _sql_checks("history", DECISION_HISTORY_KEY, blocking=True),
+    _sql_checks("changes", DECISION_CHANGES_KEY, blocking=False),
 ]

@@ -69,6 +69,8 @@ class TableRefresh:
     complete: bool = False
     # Session settings the write (which computes `rows`) needs.
     spark_conf: Mapping[str, str] = field(default_factory=dict)
+    # `rows` are new rows of an append-only table (the note records how far it has read).
+    append: bool = False
 
     def metadata(self) -> dict[str, Any]:
         """What Dagster shows: how the table caught up, why, and from which files."""
@@ -138,7 +140,9 @@ class DeltaIOManager(dg.IOManager):
     @staticmethod
     def _refresh(obj: TableRefresh, uri: str) -> None:
         full = obj.plan.mode == FULL or obj.complete
-        if obj.change_columns:
+        if obj.append:
+            delta.append(obj.rows, uri)
+        elif obj.change_columns:
             delta.merge_changed(
                 obj.rows,
                 uri,

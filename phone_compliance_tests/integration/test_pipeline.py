@@ -105,10 +105,11 @@ def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
     assert gold[B]["is_deleted"] is False
 
 
-def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark, lake):
+def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_recorded(spark, lake):
     landing = Path(lake.landing)
     f.small_history(landing)
-    assert run_pipeline(lake).success
+    first_run = run_pipeline(lake)
+    assert first_run.success
     uri = Locations(lake).table("gold", "phone_consent")
     first = (
         spark.read.format("delta")
@@ -117,14 +118,16 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
         .load(uri)
     )
     assert {r["_change_type"] for r in first.collect()} == {"insert"}
+    first_gold = table(spark, lake, "gold/phone_consent").collect()
     assert first.count() == table(spark, lake, "gold/phone_consent").count() == 3
-    f.write(
+    withdrawal = f.write(
         landing,
         schema.CHANGE,
         "2020-02-22",
         [f.change(C, PHONE, "2020-02-20", consent="N", consent_date="2020-02-20")],
     )
-    assert run_pipeline(lake, accept_decision_flips=True).success  # 1 of 3 flips: > 5%
+    second_run = run_pipeline(lake, accept_decision_flips=True)  # 1 of 3 flips: > 5%
+    assert second_run.success
     history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
     assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
     assert history["operationMetrics"]["numTargetRowsInserted"] == "0"
@@ -139,6 +142,28 @@ def test_r12_gold_merge_touches_only_changed_rows_and_keeps_an_audit_trail(spark
         (C, "update_preimage", schema.ALLOWED),
         (C, "update_postimage", schema.CONSENT_WITHDRAWN),
     }
+    # R14, system time: what each publication changed, when, by which run, applying which files.
+    published = table(spark, lake, "gold/decision_changes").orderBy("gold_version").collect()
+    assert [r["change"] for r in published] == ["insert"] * 3 + ["update"]
+    assert {
+        (r["account_number"], r["new_can_send_sms"], r["new_reason"]) for r in published[:3]
+    } == {(r["account_number"], r["can_send_sms"], r["reason"]) for r in first_gold}
+    first_files = sorted(p.name for p in landing.rglob("*.gz") if p != withdrawal)
+    for row in published[:3]:
+        assert (row["run_id"], sorted(row["run_files"])) == (first_run.run_id, first_files)
+        assert row["old_reason"] is None and row["published_at"] is not None
+    update = published[3]
+    assert (update["account_number"], update["old_can_send_sms"], update["old_reason"]) == (
+        C,
+        True,
+        schema.ALLOWED,
+    )
+    assert (update["new_can_send_sms"], update["new_reason"]) == (False, schema.CONSENT_WITHDRAWN)
+    assert (update["gold_version"], update["run_id"], update["run_files"]) == (
+        history["version"],
+        second_run.run_id,
+        [withdrawal.name],
+    )
 
 
 def test_r12_same_files_in_any_arrival_order_give_the_same_gold(spark, lake, tmp_path):
@@ -297,6 +322,8 @@ def test_definitions_load_and_the_graph_is_as_reviewed():
             "bronze/supplfwd_change",
             "gold/phone_consent",
         ],
+        # R14, system time: Gold's change feed, publication by publication.
+        "gold/decision_changes": ["gold/phone_consent"],
         "serving/decision_index": ["gold/decision_history", "gold/phone_consent"],
     }
     assert isinstance(defs.get_job_def("refresh_decisions"), dg.JobDefinition)
