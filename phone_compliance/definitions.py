@@ -14,6 +14,7 @@ import dagster as dg
 from phone_compliance.lakehouse.locations import Locations, is_remote
 from phone_compliance.pipeline.assets import ASSETS, BRONZE
 from phone_compliance.pipeline.checks import CHECKS
+from phone_compliance.pipeline.report import compliance_report
 from phone_compliance.pipeline.resources import resources_for
 from phone_compliance.pipeline.sensors import local_landing_sensor, s3_landing_sensor
 from phone_compliance.pipeline.serving import decision_index
@@ -75,7 +76,7 @@ def build_defs(
     )
     return dg.Definitions(
         # Everything downstream of Bronze follows it (runs that include it are not repeated).
-        assets=dg.map_asset_specs(_follows_bronze, [*ASSETS, decision_index]),
+        assets=dg.map_asset_specs(_follows_bronze, [*ASSETS, decision_index, compliance_report]),
         asset_checks=CHECKS,
         jobs=[refresh_decisions, ingest_landing],
         sensors=[landing_sensor, follow_bronze],

@@ -16,6 +16,7 @@ from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.lakehouse.spark import session_conf
 from phone_compliance.pipeline.assets import ASSETS
 from phone_compliance.pipeline.checks import CHECKS
+from phone_compliance.pipeline.report import compliance_report
 from phone_compliance.pipeline.resources import resources_for
 from phone_compliance.pipeline.serving import decision_index
 from phone_compliance.settings import Settings
@@ -28,10 +29,13 @@ def run_pipeline(
     instance: dg.DagsterInstance | None = None,
     accept_snapshot_shrink: bool = False,
     accept_decision_flips: bool = False,
+    report: bool = False,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset with its checks, as `dagster asset materialize --select '*'` does."""
+    """Materialize every asset with its checks, as `dagster asset materialize --select '*'` does;
+    the compliance report only with `report` (it adds seconds to a run that only a few tests
+    look at)."""
     return dg.materialize(
-        [*ASSETS, *CHECKS, decision_index],
+        [*ASSETS, *CHECKS, decision_index, *([compliance_report] if report else [])],
         resources=resources_for(lake),
         instance=instance or dg.DagsterInstance.ephemeral(),
         run_config={

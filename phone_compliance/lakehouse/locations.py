@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 from phone_compliance.settings import PROJECT_ROOT, Settings
 
 SSN_KEY_FILE = "ssn_hash_key"
+REPORT_PATH = "reports/compliance.html"
 
 
 def is_remote(uri: str) -> bool:
@@ -90,6 +91,15 @@ class Locations:
             else local_path(self.settings.warehouse)
         )
         return base / "serving" / "decision_index"
+
+    @property
+    def report_uri(self) -> str:
+        """The static compliance report, `<warehouse>/reports/compliance.html`: a local path, or
+        s3://bucket/key for an S3 warehouse (written with the S3 client, not Spark)."""
+        base = self.settings.warehouse.rstrip("/")
+        if is_remote(base):
+            return "s3://" + base.partition("://")[2] + "/" + REPORT_PATH
+        return str(local_path(base) / REPORT_PATH)
 
     @property
     def dagster_home(self) -> Path:

@@ -105,7 +105,9 @@ def test_r1_2_a_changed_redelivery_replaces_its_rows(spark, lake):
     assert gold[B]["is_deleted"] is False
 
 
-def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_recorded(spark, lake):
+def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_recorded_and_reported(
+    spark, lake
+):
     landing = Path(lake.landing)
     f.small_history(landing)
     first_run = run_pipeline(lake)
@@ -126,7 +128,8 @@ def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_re
         "2020-02-22",
         [f.change(C, PHONE, "2020-02-20", consent="N", consent_date="2020-02-20")],
     )
-    second_run = run_pipeline(lake, accept_decision_flips=True)  # 1 of 3 flips: > 5%
+    # 1 of 3 flips: > 5%. With the compliance report (docs/report.md) this once.
+    second_run = run_pipeline(lake, accept_decision_flips=True, report=True)
     assert second_run.success
     history = DeltaTable.forPath(spark, uri).history(1).collect()[0]
     assert history["operationMetrics"]["numTargetRowsUpdated"] == "1"
@@ -163,6 +166,24 @@ def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_re
         history["version"],
         second_run.run_id,
         [withdrawal.name],
+    )
+    # The compliance report: its page in the warehouse, its charts and numbers in Dagster.
+    [report] = second_run.asset_materializations_for_node("reports__compliance")
+    page = Path(Locations(lake).report_uri)
+    assert report.metadata["report"].value == str(page)
+    assert page.read_text().count('<img src="data:image/png;base64,') == 5
+    charts = {
+        k: v.value for k, v in report.metadata.items() if isinstance(v, dg.MarkdownMetadataValue)
+    }
+    assert len(charts) == 5 and all("](data:image/png;base64," in md for md in charts.values())
+    assert report.metadata["gold_version"].value == history["version"]
+    assert report.metadata["consent_withdrawals"].value == 1
+    assert report.metadata["flips_in_last_publication"].value == 1
+    [flip] = report.metadata["flips_by_reason"].value.records
+    assert (flip.data["from"], flip.data["to"], flip.data["pairs"]) == (
+        schema.ALLOWED,
+        schema.CONSENT_WITHDRAWN,
+        1,
     )
 
 
@@ -325,5 +346,13 @@ def test_definitions_load_and_the_graph_is_as_reviewed():
         # R14, system time: Gold's change feed, publication by publication.
         "gold/decision_changes": ["gold/phone_consent"],
         "serving/decision_index": ["gold/decision_history", "gold/phone_consent"],
+        # docs/report.md: the history, the publications and the rejects, summed up.
+        "reports/compliance": [
+            "bronze/file_ledger",
+            "bronze/rejects",
+            "gold/decision_changes",
+            "gold/decision_history",
+            "gold/phone_consent",
+        ],
     }
     assert isinstance(defs.get_job_def("refresh_decisions"), dg.JobDefinition)
