@@ -1,8 +1,11 @@
-"""`phone-compliance`: check pairs, serve decisions over HTTP, build the index, run the pipeline.
+"""`phone-compliance`: check pairs, audit one, serve decisions over HTTP, build the index, run
+the pipeline.
 
     phone-compliance check ACCOUNT PHONE [--json] [--as-of D]  one decision (exit 0 allowed,
                                                              1 not allowed, 2 invalid input)
     phone-compliance check --input pairs.csv --output decisions.csv   scrub a campaign list
+    phone-compliance audit ACCOUNT PHONE [--json] [--output report.csv|.parquet] [--warehouse W]
+                                   the pair's evidence, decision history and publications (R14)
     phone-compliance serve [--host H] [--port P] [--index DIR]        the HTTP API
     phone-compliance index build PARQUET_DIR --gold-version N         build + publish an index
     phone-compliance index info                                       what is being served
@@ -10,7 +13,7 @@
     phone-compliance ui                                               the Dagster UI
 
 Only `run` and `ui` load pyspark and dagster (their modules are imported when chosen), so `check`
-answers in milliseconds.
+answers in milliseconds and `audit` (delta-rs and pyarrow) in seconds.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ EXIT_ALLOWED = 0
 EXIT_NOT_ALLOWED = 1
 EXIT_INVALID = 2
 EXIT_NO_INDEX = 3
+EXIT_NO_TABLES = 3  # `audit`: no table under the warehouse, like a missing index for `check`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +77,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.add_argument("--index", metavar="DIR", help=index_help)
+
+    audit = sub.add_parser(
+        "audit",
+        help="one pair's evidence, decision history and publications, for counsel",
+        description=(
+            "Everything the warehouse holds about one (account, phone) pair: its evidence "
+            "(every accepted Bronze row with its file, date and line, and the rejected rows "
+            "whose account and phone read as the pair, with their reasons), its decision "
+            "history (R14, business time) and the Gold publications that changed it (system "
+            "time). Read from the Delta tables with delta-rs, no Spark. Exit status: 0 done, "
+            "2 invalid input or report name, 3 no tables under the warehouse."
+        ),
+    )
+    audit.add_argument("account", help="account number (16 digits)")
+    audit.add_argument("phone", help="phone number, e.g. '(212) 555-0123'")
+    audit.add_argument("--json", action="store_true", help="print the audit as one JSON object")
+    audit.add_argument(
+        "--output",
+        metavar="REPORT",
+        help="also write the audit as one flat table (a `section` column): .csv or .parquet",
+    )
+    audit.add_argument(
+        "--warehouse",
+        default=None,
+        help="warehouse folder or URI (default: $PHONE_COMPLIANCE_WAREHOUSE or ./warehouse)",
+    )
 
     serve = sub.add_parser(
         "serve",
@@ -146,6 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "check":
         return _check(args)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "serve":
         from phone_compliance.service.http import serve  # FastAPI: slow to import
 
@@ -226,6 +258,31 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(decision.explain())
     return EXIT_ALLOWED if decision.allowed else EXIT_NOT_ALLOWED
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from phone_compliance.service import audit  # delta-rs and pyarrow: slow
+
+    try:
+        if args.output is not None:
+            audit.report_format(args.output)
+    except audit.ReportFormatError as e:
+        print(f"audit: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    locations = Locations(Settings.from_env().with_overrides(warehouse=args.warehouse))
+    try:
+        result = audit.audit(locations, args.account, args.phone)
+    except InvalidKey as e:
+        print(f"audit: invalid input (R11): {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except audit.NoTables as e:
+        print(f"audit: {e}", file=sys.stderr)
+        return EXIT_NO_TABLES
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.explain())
+    if args.output is not None:
+        rows = audit.write_report(result, args.output)
+        print(f"audit: {rows} row(s) written to {args.output}", file=sys.stderr)
+    return 0
 
 
 def _index(args: argparse.Namespace) -> int:
