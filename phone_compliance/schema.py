@@ -394,7 +394,9 @@ DECISION_HISTORY: Schema = (
 
 # Gold `decision_changes` (R14, system time): one row per pair a Gold publication changed, read
 # from Gold's Change Data Feed: the decision before (NULL: the pair was new) and after (NULL: it
-# left Gold), which Gold version published it when, in which run, applying which file versions.
+# left Gold), which Gold version published it when, in which run, applying which file versions
+# (an incremental publication's new ones; a full build's are all those in force at its ledger
+# version, named by it, not listed on each of its rows).
 DECISION_CHANGES: Schema = (
     ("account_number", "STRING"),
     ("phone_number", "STRING"),
@@ -406,7 +408,9 @@ DECISION_CHANGES: Schema = (
     ("gold_version", "BIGINT"),
     ("published_at", "TIMESTAMP"),
     ("run_id", "STRING"),
-    ("run_files", "ARRAY<STRING>"),
+    ("refresh", "STRING"),  # full | incremental
+    ("ledger_version", "BIGINT"),
+    ("run_files", "ARRAY<STRING>"),  # NULL for a full build
 )
 
 # Every table by its path under the warehouse (and its Dagster asset key).

@@ -279,7 +279,12 @@ def phone_consent(
             schema.GOLD_DECISION,
             change_columns=("content_hash",),
             # decision_changes reads who published each Gold version, applying what.
-            note={SNAPSHOTS_THROUGH: through, RUN_ID: context.run.run_id, FILES: plan.files},
+            # (a full build's files are all those in force at its ledger version: not listed).
+            note={
+                SNAPSHOTS_THROUGH: through,
+                RUN_ID: context.run.run_id,
+                FILES: plan.files if plan.mode == INCREMENTAL else None,
+            },
         ),
         # One number per reason, so that the UI's Plots tab charts each run over run.
         metadata={
@@ -370,7 +375,10 @@ def decision_changes(
         return
     last = max(notes)
     publications = spark.spark_session.createDataFrame(
-        [(v, n.get(RUN_ID), list(n.get(FILES, []))) for v, n in notes.items()],
+        [
+            (v, n.get(RUN_ID), n.get("mode"), n.get("ledger_version"), n.get(FILES))
+            for v, n in notes.items()
+        ],
         schema.ddl(changes.PUBLICATION),
     )
     feed = delta.change_feed(spark.spark_session, gold_uri, read + 1, last)

@@ -92,6 +92,8 @@ PUBLICATIONS = pa.schema(
         ("gold_version", pa.int64()),
         ("published_at", pa.timestamp("us", tz="UTC")),
         ("run_id", pa.string()),
+        ("refresh", pa.string()),
+        ("ledger_version", pa.int64()),
         ("change", pa.string()),
         ("old_can_send_sms", pa.bool_()),
         ("old_reason", pa.string()),
@@ -253,39 +255,8 @@ def _rows(
 
 
 def _publications(locations: Locations, pair: pc.Expression) -> list[dict[str, Any]] | None:
-    """The pair's rows of `gold/decision_changes`, by Gold version, each with its run's files."""
-    dataset = _dataset(locations, CHANGES_TABLE)
-    if dataset is None:
-        return None
-    shape = pa.schema([f for f in PUBLICATIONS if f.name != "run_files"])
-    rows = dataset.to_table(columns=shape.names, filter=pair).cast(shape).to_pylist()
-    files = {v: _run_files(dataset, v) for v in {r["gold_version"] for r in rows}}
-    return sorted(({**r, "run_files": files[r["gold_version"]]} for r in rows), key=_by_version)
-
-
-def _by_version(row: dict[str, Any]) -> int:
-    return row["gold_version"]
-
-
-def _run_files(dataset, version: int) -> list[str] | None:
-    """The files of the run that published Gold `version`, from the first row of that version.
-    They are the publication's, the same on each of its rows, and a from-empty publication has a
-    row per pair of the book, each repeating hundreds of names: decoding them down to the
-    pair's own row would take seconds and gigabytes; the first row of the version takes one
-    page. Delta's file statistics and the row groups' lead to it."""
-    wanted = pc.field("gold_version") == version
-    for fragment in dataset.get_fragments(filter=wanted):
-        for group in fragment.split_by_row_group(wanted, schema=dataset.schema):
-            versions = group.to_table(schema=dataset.schema, columns=["gold_version"])
-            at = pc.index(versions.column(0), pa.scalar(version, pa.int64())).as_py()
-            if at < 0:
-                continue
-            (row_group,) = group.row_groups
-            batches = pq.ParquetFile(group.path, filesystem=group.filesystem).iter_batches(
-                batch_size=at + 1, row_groups=[row_group.id], columns=["run_files"]
-            )
-            return next(batches).column(0)[at].as_py()
-    return None
+    """The pair's rows of `gold/decision_changes`, by Gold version."""
+    return _rows(locations, CHANGES_TABLE, PUBLICATIONS, pair, "gold_version")
 
 
 def _accepted(

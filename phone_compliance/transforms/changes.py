@@ -18,10 +18,13 @@ COMMIT_TIMESTAMP = "_commit_timestamp"
 INSERT = "insert"
 UPDATE = "update"
 DELETE = "delete"
-# What `publications` holds per Gold version: the run that published it and its file versions.
+# What `publications` holds per Gold version: the run that published it, how, reflecting which
+# ledger version, and the file versions it applied (an incremental one's; NULL for a full build).
 PUBLICATION: schema.Schema = (
     ("gold_version", "BIGINT"),
     ("run_id", "STRING"),
+    ("refresh", "STRING"),
+    ("ledger_version", "BIGINT"),
     ("run_files", "ARRAY<STRING>"),
 )
 

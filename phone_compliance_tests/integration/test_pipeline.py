@@ -151,9 +151,8 @@ def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_re
     assert {
         (r["account_number"], r["new_can_send_sms"], r["new_reason"]) for r in published[:3]
     } == {(r["account_number"], r["can_send_sms"], r["reason"]) for r in first_gold}
-    first_files = sorted(p.name for p in landing.rglob("*.gz") if p != withdrawal)
-    for row in published[:3]:
-        assert (row["run_id"], sorted(row["run_files"])) == (first_run.run_id, first_files)
+    for row in published[:3]:  # a full build: its files are those in force at its ledger version
+        assert (row["run_id"], row["refresh"], row["run_files"]) == (first_run.run_id, "full", None)
         assert row["old_reason"] is None and row["published_at"] is not None
     update = published[3]
     assert (update["account_number"], update["old_can_send_sms"], update["old_reason"]) == (
@@ -162,11 +161,13 @@ def test_r12_r14_gold_merge_touches_only_changed_rows_and_each_publication_is_re
         schema.ALLOWED,
     )
     assert (update["new_can_send_sms"], update["new_reason"]) == (False, schema.CONSENT_WITHDRAWN)
-    assert (update["gold_version"], update["run_id"], update["run_files"]) == (
+    assert (update["gold_version"], update["run_id"], update["refresh"]) == (
         history["version"],
         second_run.run_id,
-        [withdrawal.name],
+        "incremental",
     )
+    assert update["run_files"] == [withdrawal.name]
+    assert update["ledger_version"] > published[0]["ledger_version"]
     # The compliance report: its page in the warehouse, its charts and numbers in Dagster.
     [report] = second_run.asset_materializations_for_node("reports__compliance")
     page = Path(Locations(lake).report_uri)

@@ -44,7 +44,17 @@ def test_r14_each_publication_records_the_decision_before_and_after_with_its_run
     )
     # Version 1 was published before runs were recorded: its run and files are unknown.
     publications = frame(
-        spark, changes.PUBLICATION, [{"gold_version": 2, "run_id": "r2", "run_files": ["f.gz"]}]
+        spark,
+        changes.PUBLICATION,
+        [
+            {
+                "gold_version": 2,
+                "run_id": "r2",
+                "refresh": "incremental",
+                "ledger_version": 5,
+                "run_files": ["f.gz"],
+            }
+        ],
     )
     got = changes.decision_changes(feed, publications)
     assert schema.names(schema.DECISION_CHANGES) == got.columns
@@ -61,3 +71,4 @@ def test_r14_each_publication_records_the_decision_before_and_after_with_its_run
     assert summary((C, 2)) == ("insert", None, schema.DELETED, "r2", AT[2])
     assert (rows[(A, 2)]["old_can_send_sms"], rows[(A, 2)]["new_can_send_sms"]) == (True, False)
     assert rows[(A, 2)]["run_files"] == ["f.gz"] and rows[(A, 1)]["run_files"] is None
+    assert (rows[(A, 2)]["refresh"], rows[(A, 2)]["ledger_version"]) == ("incremental", 5)
