@@ -60,6 +60,7 @@ def compliance_report(
     aggregates = content.Aggregates(
         reasons_by_month_end=_rows(numbers.reasons_by_month_end(decision_history)),
         deletions=_rows(numbers.deletions_by_snapshot(decision_history, snapshots)),
+        snapshots=snapshots,
         consent_withdrawals=_rows(numbers.consent_withdrawals_by_month(decision_history)),
         rejects=_rows(numbers.rejects_by_file_date(rejects)),
         last_publication=_rows(numbers.last_publication(decision_changes)),

@@ -31,6 +31,7 @@ class Aggregates:
 
     reasons_by_month_end: Sequence[Row] = ()  # month_end, reason, pairs
     deletions: Sequence[Row] = ()  # snapshot_date (None: after the last), delete_type, pairs
+    snapshots: Sequence[date] = ()  # R6's snapshot dates: those without a deletion show as 0
     consent_withdrawals: Sequence[Row] = ()  # month, withdrawals
     rejects: Sequence[Row] = ()  # file_date, kind, reason, rejects
     # gold_version, published_at, old_/new_reason, old_/new_can_send_sms, flipped, pairs
@@ -118,6 +119,11 @@ def _iso(day: date | datetime | None, empty: str = "") -> str:
     return day.isoformat() if day is not None else empty
 
 
+def _moment(at: datetime) -> str:
+    """A publication time: Spark's timestamps are UTC (lakehouse/spark.py) and come naive."""
+    return at.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if at.tzinfo is None else at.strftime(" %Z"))
+
+
 def _pivot(
     rows: Sequence[Row], index: str, column: str, value: str, columns: Sequence[str] = ()
 ) -> tuple[list[Any], dict[str, list[int]]]:
@@ -162,7 +168,13 @@ def decisions_over_time(aggregates: Aggregates) -> Section:
 def deletions(aggregates: Aggregates) -> Section:
     """Deletions per snapshot, hard and soft (R5-R7, gold/decision_history)."""
     order = (schema.HARD_DELETE, schema.SOFT_DELETE)
-    snapshots, series = _pivot(aggregates.deletions, "snapshot_date", "delete_type", "pairs", order)
+    zeros = [
+        {"snapshot_date": day, "delete_type": kind, "pairs": 0}
+        for day in aggregates.snapshots
+        for kind in order
+    ]
+    rows = [*zeros, *aggregates.deletions] if aggregates.deletions else []
+    snapshots, series = _pivot(rows, "snapshot_date", "delete_type", "pairs", order)
     labels = [_iso(s, LATER) for s in snapshots]
     title = "Deletions per snapshot"
     caption = (
@@ -218,7 +230,16 @@ def rejects(aggregates: Aggregates) -> Section:
         "file date and reason, from bronze/rejects; 'undated': a file whose name carries no "
         "date."
     )
-    table = _pivot_table("file_date", labels, series)
+    table = Table(
+        ("file_date", "kind", "reason", "rejects"),
+        tuple(
+            (_iso(r["file_date"], "undated"), r["kind"], r["reason"], int(r["rejects"]))
+            for r in sorted(
+                aggregates.rejects,
+                key=lambda r: (r["file_date"] is None, r["file_date"], r["kind"], r["reason"]),
+            )
+        ),
+    )
     if not dates:
         return Section(REJECTS, title, caption, table, empty="Nothing has been rejected.")
     png = charts.stacked_bars(labels, series, "rejects", charts.colours_for(list(series)))
@@ -251,8 +272,8 @@ def flips(aggregates: Aggregates) -> Section:
         return Section(FLIPS, title, caption, table, empty=NO_PUBLICATION)
     caption = (
         f"Decisions whose can_send_sms Gold version {publication['gold_version']} (published "
-        f"{_iso(publication['published_at'])}) changed, by reason before → after, from "
-        f"gold/decision_changes; it changed {publication['changes']} pairs in all (new pairs "
+        f"{_moment(publication['published_at'])}) changed, by reason before → after, from "
+        f"gold/decision_changes; it changed {publication['changes']:,} pairs in all (new pairs "
         "and changes of lineage included)."
     )
     if not rows:

@@ -23,11 +23,12 @@ dl.about dt { color: #616161; }
 dl.about dd { margin: 0; font-family: "DejaVu Sans Mono", monospace; }
 figure { margin: 8px 0; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #eeeeee; }
-figcaption { font-size: 13px; color: #424242; margin-top: 6px; }
+figcaption, p.caption { font-size: 13px; color: #424242; margin-top: 6px; }
 .numbers { display: inline-block; max-width: 100%; max-height: 15em; overflow: auto;
            margin-top: 8px; border: 1px solid #eeeeee; }
 table { border-collapse: collapse; font-size: 12px; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #f0f0f0; text-align: left; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #f0f0f0; text-align: left;
+         white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 th { position: sticky; top: 0; background: #fafafa; }
 p.empty { font-size: 15px; color: #616161; background: #fafafa; padding: 12px;
@@ -64,7 +65,10 @@ def _html_table(table: Table) -> str:
 
 def _html_section(section: Section) -> str:
     if section.png is None:
-        chart = f'<p class="empty">{escape(section.empty)}</p><p>{escape(section.caption)}</p>'
+        chart = (
+            f'<p class="empty">{escape(section.empty)}</p>'
+            f'<p class="caption">{escape(section.caption)}</p>'
+        )
     else:
         chart = (
             f'<figure><img src="{data_uri(section.png)}" alt="{escape(section.title)}">'

@@ -28,40 +28,42 @@ _DELTA = "_delta"
 _PREVIOUS = "_previous"
 
 
-def _month_ends(history: DataFrame) -> DataFrame:
-    """Every month end from the month of the first interval to the month of the latest file date
-    the history knows (a `valid_from` or `valid_to`)."""
-    latest = F.greatest(F.max(VALID_FROM), F.max(VALID_TO))
-    months = F.sequence(
-        F.trunc(F.min(VALID_FROM), "month"), F.trunc(latest, "month"), F.expr("INTERVAL 1 MONTH")
-    )
-    return (
-        history.agg(months.alias("_months"))
-        .filter(F.col("_months").isNotNull())
-        .select(F.explode("_months").alias("_month"))
-        .select(F.last_day("_month").alias(MONTH_END))
-    )
-
-
 def reasons_by_month_end(history: DataFrame) -> DataFrame:
     """R14: per month end d and reason, the pairs whose decision as of d has that reason: the
-    intervals with valid_from <= d < coalesce(valid_to, infinity), one per pair.
+    intervals with valid_from <= d < coalesce(valid_to, infinity), one per pair. Every month end
+    from the first an interval holds to the month of the latest file date, with zeros.
 
-    Not a join of months and intervals (an interval spans many months): each interval adds one
-    at the first month end it holds and takes it back at the first it no longer holds, and a
-    running sum over the months (a few dozen rows per reason) gives the counts.
+    Not a join of months and intervals (an interval spans many months): in one pass, each
+    interval adds one at the first month end it holds and takes it back at the first it no
+    longer holds; a running sum over the months (a few dozen rows per reason) gives the counts.
     """
     first = F.last_day(VALID_FROM)
     # The last month end before valid_to: the day before valid_to's month starts.
     last = F.date_sub(F.trunc(VALID_TO, "month"), 1)
     holds_one = F.col(VALID_TO).isNull() | (first <= last)
-    intervals = history.filter(holds_one)
-    starts = intervals.select(first.alias(MONTH_END), "reason", F.lit(1).alias(_DELTA))
-    ends = intervals.filter(F.col(VALID_TO).isNotNull()).select(
-        F.last_day(F.date_add(last, 1)).alias(MONTH_END), "reason", F.lit(-1).alias(_DELTA)
+    start = F.struct(first.alias(MONTH_END), F.lit(1).alias(_DELTA))
+    end = F.struct(F.last_day(F.date_add(last, 1)).alias(MONTH_END), F.lit(-1).alias(_DELTA))
+    steps = F.when(F.col(VALID_TO).isNull(), F.array(start)).otherwise(F.array(start, end))
+    deltas = (
+        history.filter(holds_one)
+        .select("reason", F.explode(steps).alias("_step"))
+        .groupBy(F.col(f"_step.{MONTH_END}").alias(MONTH_END), "reason")
+        .agg(F.sum(f"_step.{_DELTA}").alias(_DELTA))
     )
-    deltas = starts.unionByName(ends).groupBy(MONTH_END, "reason").agg(F.sum(_DELTA).alias(_DELTA))
-    grid = _month_ends(history).crossJoin(deltas.select("reason").distinct())
+    # The latest file date starts an open interval (R14: a pair's intervals follow one another),
+    # so the months run from the first step to the last.
+    months = F.sequence(
+        F.trunc(F.min(MONTH_END), "month"),
+        F.trunc(F.max(MONTH_END), "month"),
+        F.expr("INTERVAL 1 MONTH"),
+    )
+    month_ends = (
+        deltas.agg(months.alias("_months"))
+        .filter(F.col("_months").isNotNull())
+        .select(F.explode("_months").alias("_month"))
+        .select(F.last_day("_month").alias(MONTH_END))
+    )
+    grid = month_ends.crossJoin(deltas.select("reason").distinct())
     running = (
         Window.partitionBy("reason")
         .orderBy(MONTH_END)

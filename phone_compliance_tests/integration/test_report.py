@@ -64,6 +64,7 @@ def book(months: int = 36, seed: int = 7) -> content.Aggregates:
     return content.Aggregates(
         reasons_by_month_end=by_month,
         deletions=deletions,
+        snapshots=ends,
         consent_withdrawals=withdrawals,
         rejects=rejects,
         last_publication=[

@@ -224,6 +224,7 @@ def test_the_page_is_one_offline_file_with_every_chart_inline_and_its_numbers():
             {"month_end": date(2020, 2, 29), "reason": schema.DELETED, "pairs": 1},
         ],
         deletions=[{"snapshot_date": None, "delete_type": HARD, "pairs": 1}],
+        snapshots=[date(2020, 1, 31)],
         consent_withdrawals=[{"month": date(2020, 1, 1), "withdrawals": 4}],
         rejects=[{"file_date": None, "kind": "file", "reason": schema.FILE_BAD_NAME, "rejects": 1}],
         last_publication=[
@@ -246,7 +247,11 @@ def test_the_page_is_one_offline_file_with_every_chart_inline_and_its_numbers():
     assert "http" not in text.replace("s3://bucket/wh", "")  # nothing fetched: opens offline
     assert "<script" not in text
     assert built.totals["flips_in_last_publication"] == 1 and built.totals["rejected_files"] == 1
-    assert built.section(content.DELETIONS).table.rows == (("later", 1, 1),)
+    # every snapshot, one without a deletion too; 'later': dated after the last snapshot
+    assert built.section(content.DELETIONS).table.rows == (
+        ("2020-01-31", 0, 0, 0),
+        ("later", 1, 0, 1),
+    )
     # Markdown for Dagster's UI: the same image inline, and a table of the numbers
     md = page.markdown(built.section(content.FLIPS))
     assert "](data:image/png;base64," in md and "| ALLOWED | DELETED | True → False | 1 |" in md
