@@ -90,7 +90,9 @@ def html(report: Report) -> str:
     }
     about_html = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in about.items())
     summary = (
-        f'<div class="numbers">{_html_table(report.summary)}</div>' if report.summary.rows else ""
+        f'<div class="numbers">{_html_table(report.summary)}</div>'
+        if report.summary.rows
+        else '<p class="empty">No pair has been decided yet.</p>'
     )
     sections = "\n".join(_html_section(s) for s in report.sections)
     return (

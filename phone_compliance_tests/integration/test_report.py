@@ -161,6 +161,6 @@ def test_the_report_page_of_an_empty_warehouse_says_so_and_draws_no_chart(browse
     view.goto(html.as_uri(), wait_until="load")
     view.screenshot(path=str(tmp_path / "empty.png"), full_page=True)
     assert view.locator("img").count() == 0
-    assert view.locator("p.empty").count() == 5
+    assert view.locator("p.empty").count() == 6  # "Decisions now" and each chart
     assert "no publication yet" in view.locator("dl.about").inner_text()
     assert content.NO_PUBLICATION in view.locator("#last_publication_flips").inner_text()
