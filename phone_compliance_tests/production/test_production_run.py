@@ -53,6 +53,7 @@ HEAVY_STEPS = {
     "silver__pair_state",
     "gold__phone_consent",
     "gold__decision_history",
+    "gold__decision_changes",
 }
 
 
