@@ -39,8 +39,10 @@ def _table(spark: SparkResource, lakehouse: Locations, key: dg.AssetKey):
     return delta.read(spark.spark_session, lakehouse.table_of(key.path), schema.TABLES[path])
 
 
-def _histories(spark: SparkResource, lakehouse: Lakehouse) -> dict[str, file_ledger.FileHistory]:
-    return file_ledger.histories(_table(spark, lakehouse, LEDGER_KEY))
+def _histories(lakehouse: Lakehouse) -> dict[str, file_ledger.FileHistory]:
+    """Each name's delivered versions, read with delta-rs: the ledger is a small row per version,
+    cheaper read than a Spark job."""
+    return file_ledger.KnownFiles.read(lakehouse).files
 
 
 def _ingested_by(histories: dict[str, file_ledger.FileHistory], run_id: str) -> list[str]:
@@ -56,7 +58,7 @@ def r1_2_rows_conserved_per_file(
     """R1.2: for every file name this run ingested, the version in force (R1.3) read as many
     rows as the tables hold for it: Bronze's rows, and its rejected rows (line > 0; a whole-file
     reject holds none)."""
-    histories = _histories(spark, lakehouse)
+    histories = _histories(lakehouse)
     names = _ingested_by(histories, context.run.run_id)
     in_force = {name: histories[name].in_force for name in names}
     stored: Counter[str] = Counter()
@@ -132,10 +134,10 @@ def _rejected_redeliveries(histories: dict[str, file_ledger.FileHistory]) -> lis
         ),
     ],
 )
-def r1_3_file_versions(spark: SparkResource, lakehouse: Lakehouse) -> Iterator[dg.AssetCheckResult]:
+def r1_3_file_versions(lakehouse: Lakehouse) -> Iterator[dg.AssetCheckResult]:
     """R1.3 over each file name's versions (one read of the ledger): the version in force of a
     name never readable has a reason (blocking); a broken re-delivery is a warning."""
-    histories = _histories(spark, lakehouse)
+    histories = _histories(lakehouse)
     unexplained = _unexplained_rejections(histories)
     yield dg.AssetCheckResult(
         asset_key=LEDGER_KEY,
@@ -164,7 +166,7 @@ def r1_3_file_versions(spark: SparkResource, lakehouse: Lakehouse) -> Iterator[d
 def r1_reject_rate(spark: SparkResource, lakehouse: Lakehouse) -> dg.AssetCheckResult:
     """R1: rejected rows over all rows read, of the versions in force (R1.3), stays under the
     threshold (a warning to look)."""
-    in_force = [h.in_force for h in _histories(spark, lakehouse).values()]
+    in_force = [h.in_force for h in _histories(lakehouse).values()]
     read = sum(v["rows_read"] or 0 for v in in_force)
     rejected = sum(v["rows_rejected"] or 0 for v in in_force)
     rate = rejected / read if read else 0.0
@@ -190,7 +192,7 @@ def _domain_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         """R1.1: unknown type/status/technology/source values are kept; this counts them in the
         files this run ingested."""
-        names = _ingested_by(_histories(spark, lakehouse), context.run.run_id)
+        names = _ingested_by(_histories(lakehouse), context.run.run_id)
         rows = _table(spark, lakehouse, key).filter(F.col("source_file").isin(*names))
         domains = {
             "phone_type": schema.PHONE_TYPES,

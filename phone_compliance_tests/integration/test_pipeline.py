@@ -9,15 +9,28 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.parquet as pq
+import pytest
 from delta.tables import DeltaTable
+from pyspark.sql.types import StructType
 
 from phone_compliance import schema
 from phone_compliance.lakehouse.locations import Locations
 from phone_compliance.quality import validation
 from phone_compliance.settings import Settings
 from phone_compliance_tests import files as f
+from phone_compliance_tests.conftest import lake_settings
 from phone_compliance_tests.files import PHONE, A, B, C
 from phone_compliance_tests.harness import failed_checks, run_pipeline, table
+
+
+@pytest.fixture(scope="module")
+def small_book(tmp_path_factory) -> Settings:
+    """The graph run once over `files.small_history`, for the tests that only read its tables."""
+    lake = lake_settings(tmp_path_factory.mktemp("small_book"))
+    f.small_history(Path(lake.landing))
+    assert run_pipeline(lake).success
+    return lake
 
 
 def _counts(spark, lake) -> dict[str, int]:
@@ -234,9 +247,8 @@ def test_r13_shrunk_snapshot_blocks_gold_until_an_operator_accepts(spark, lake):
     assert gold[C]["reason"] == schema.DELETED
 
 
-def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, lake):
-    f.small_history(Path(lake.landing))
-    assert run_pipeline(lake).success
+def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, small_book):
+    lake = small_book
     bronze_row = table(spark, lake, "bronze/enrollment").collect()[0]
     key = hashlib.sha256(os.environ["PHONE_COMPLIANCE_SSN_HASH_KEY"].encode()).digest()
     assert bronze_row["ssn_hash"] == hashlib.sha256(key + b"078051120").hexdigest()
@@ -251,15 +263,11 @@ def test_personal_data_ssn_only_as_keyed_hash_and_no_names_past_bronze(spark, la
         assert "078051120" not in text and "Zelda" not in text and "Quixote" not in text, path
 
 
-def test_bronze_nearly_unique_columns_are_written_plain_and_none_with_min_max(spark, lake):
+def test_bronze_nearly_unique_columns_are_written_plain_and_none_with_min_max(small_book):
     """Storage, not a SPEC rule: ids, hashes and phone numbers get no Parquet dictionary, no
     column gets min/max statistics (bronze.WRITE_CONF); low-cardinality columns keep their
     dictionary."""
-    import pyarrow.parquet as pq
-
-    f.small_history(Path(lake.landing))
-    assert run_pipeline(lake).success
-    written = sorted(Path(lake.warehouse, "bronze", "nonfin_snapshot").rglob("*.parquet"))
+    written = sorted(Path(small_book.warehouse, "bronze", "nonfin_snapshot").rglob("*.parquet"))
     assert written
     row_group = pq.ParquetFile(written[0]).metadata.row_group(0)
     chunks = [row_group.column(i) for i in range(row_group.num_columns)]
@@ -271,18 +279,14 @@ def test_bronze_nearly_unique_columns_are_written_plain_and_none_with_min_max(sp
     assert "PLAIN_DICTIONARY" in columns["phone_type"].encodings
 
 
-def test_sql_validation_files_pass_on_a_built_warehouse(spark, lake):
-    f.small_history(Path(lake.landing))
-    assert run_pipeline(lake).success
+def test_sql_validation_files_pass_on_a_built_warehouse(spark, small_book):
     for layer in ("bronze", "silver", "gold", "history"):
-        results = validation.validate(spark, layer, Locations(lake))
+        results = validation.validate(spark, layer, Locations(small_book))
         assert results and not {n: v.rows for n, v in results.items() if v.rows}, layer
 
 
 def test_r2_sql_validation_reports_how_many_rows_break_a_rule_with_examples(spark, tmp_path):
     """A Silver key that is not 16 digits (R2) is counted in full, with five examples."""
-    from pyspark.sql.types import StructType
-
     good = {
         "account_number": A,
         "phone_number": "+1" + PHONE,
