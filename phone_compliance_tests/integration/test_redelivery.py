@@ -106,8 +106,8 @@ def _from_scratch(
     spark, lake: Settings, tmp_path: Path, name: str, replace: dict[Path, bytes] | None = None
 ) -> list[tuple]:
     """The Gold a from-scratch run publishes over a copy of the landing as it is now, with the
-    files in `replace` holding the given bytes instead: the full build's pure transforms, judged
-    by the reference model (the graph's full build agrees with them: test_model_agreement)."""
+    files in `replace` holding the given bytes instead: the full build's pure transforms, checked
+    against the reference model (the graph's Gold is held to that model end to end, e2e/)."""
     landing = tmp_path / name / "landing"
     shutil.copytree(lake.landing, landing)
     for path, data in (replace or {}).items():
