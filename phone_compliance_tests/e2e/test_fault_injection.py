@@ -174,6 +174,9 @@ class Place:
             "PHONE_COMPLIANCE_DRIVER_MEMORY": "2g",
             "PHONE_COMPLIANCE_SPARK_MASTER": "local[2]",
             "PHONE_COMPLIANCE_SHUFFLE_PARTITIONS": "2",
+            # A killed JVM leaves its scratch (a copy of every package jar, ~0.5 GB) behind: in
+            # the test's folder, not the machine's /tmp.
+            "SPARK_LOCAL_DIRS": str(self.home / "spark"),
         }
 
     def start(self, out: Path) -> subprocess.Popen:
