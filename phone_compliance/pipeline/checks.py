@@ -40,8 +40,8 @@ def _table(spark: SparkResource, lakehouse: Locations, key: dg.AssetKey):
 
 
 def _histories(lakehouse: Lakehouse) -> dict[str, file_ledger.FileHistory]:
-    """Each name's delivered versions, read with delta-rs: the ledger is a small row per version,
-    cheaper read than a Spark job."""
+    """Each name's delivered versions, read with delta-rs: the ledger holds a small row per
+    version, cheaper to read in the driver than with a Spark job per check."""
     return file_ledger.KnownFiles.read(lakehouse).files
 
 
