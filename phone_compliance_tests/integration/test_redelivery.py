@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,13 @@ def _deliver(path: Path, data: bytes, step: int) -> None:
     os.utime(path, ns=(stamp, stamp))
 
 
+def _canonical(rows: Iterable[dict]) -> list[tuple]:
+    """Gold rows in an order-free form that compares whole rows."""
+    return sorted(tuple(sorted(row.items())) for row in rows)
+
+
 def _gold(spark, lake: Settings) -> list[tuple]:
-    rows = table(spark, lake, "gold/phone_consent").collect()
-    return sorted(tuple(sorted(r.asDict().items())) for r in rows)
+    return _canonical(r.asDict() for r in table(spark, lake, "gold/phone_consent").collect())
 
 
 def _from_scratch(
@@ -112,7 +117,7 @@ def _from_scratch(
     shutil.copytree(lake.landing, landing)
     for path, data in (replace or {}).items():
         (landing / path.relative_to(lake.landing)).write_bytes(data)
-    return sorted(tuple(sorted(row.items())) for row in decide_checked(spark, landing).values())
+    return _canonical(decide_checked(spark, landing).values())
 
 
 def _assert_published(result: dg.ExecuteInProcessResult, warnings: set[str]) -> None:
